@@ -1,0 +1,40 @@
+# Everything bootstraps from Python 3.11+ and make alone: uv is installed into .tools/ with pip
+# when it is not on PATH, then `uv sync --frozen` builds .venv from uv.lock.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench chaos clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.synced
+
+demo: install
+	$(RUN) lynkist demo
+
+test: install
+	$(RUN) pytest $(PYTEST_ARGS)
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) pip-audit --progress-spinner off --skip-editable
+
+bench: install
+	$(RUN) python -m benchmarks $(BENCH_ARGS)
+
+chaos: install
+	$(RUN) pytest -m chaos $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

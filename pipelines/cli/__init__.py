@@ -1,0 +1,72 @@
+"""The ``lynkist`` command line: one module per sub-command.
+
+Each sub-command module exposes ``add_parser(subparsers)`` (declares its flags) and
+``run(args) -> int`` (does the work and returns the exit code). Exit codes follow the contract
+in the README: 0 success, 1 failure, 2 bad configuration / credentials / arguments, 3 a push that
+finished with rejected or failed rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pipelines import __version__
+
+#: Sub-command name -> module under ``pipelines.cli`` implementing it.
+COMMANDS: dict[str, str] = {
+    "sandbox": "pipelines.cli.sandbox",
+    "sync": "pipelines.cli.sync",
+    "push": "pipelines.cli.push",
+    "report": "pipelines.cli.report",
+    "demo": "pipelines.cli.demo",
+}
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_ROWS_FAILED = 3
+
+
+class UsageError(Exception):
+    """A user mistake (bad flag, missing key, unwritable path): message shown, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="lynkist",
+        description="Lynkist connector: sandbox API, incremental sync, reverse ETL, reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"lynkist-etl {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # sub-command not built yet
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lynkist`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = int(args.func(args))
+    except UsageError as exc:
+        print(f"lynkist {args.command}: error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"lynkist {args.command}: interrupted", file=sys.stderr)
+        code = 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
