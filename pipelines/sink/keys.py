@@ -109,5 +109,5 @@ def key_of(key: MatchKey, fields: dict[str, Any], default_region: str | None = "
         custom = fields.get("custom_fields")
         if not isinstance(custom, dict):
             return None
-        return normalize_key(key, custom.get(key.custom_key), default_region)
+        return normalize_key(key, custom.get(key.custom_key or ""), default_region)
     return normalize_key(key, fields.get(key.kind), default_region)

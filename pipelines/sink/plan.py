@@ -111,9 +111,9 @@ def as_tag_list(value: Any) -> list[str]:
             items = [value]
     tags: list[str] = []
     for item in items:
-        text = scalar_text(item)
-        if text is not None and text not in tags:
-            tags.append(text)
+        tag = scalar_text(item)
+        if tag is not None and tag not in tags:
+            tags.append(tag)
     return tags
 
 
@@ -140,7 +140,7 @@ def _clean_scalar(value: Any) -> Any:
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [
-        {name: _clean_scalar(value) for name, value in record.items()}
+        {str(name): _clean_scalar(value) for name, value in record.items()}
         for record in df.to_dict("records")
     ]
 
@@ -336,7 +336,7 @@ def build_plan(
 def _row_key(match_on: MatchKey, record: dict[str, Any], region: str | None) -> str | None:
     if match_on.kind == "custom":
         custom = as_dict(record.get("custom_fields"))
-        return normalize_key(match_on, custom.get(match_on.custom_key), region)
+        return normalize_key(match_on, custom.get(match_on.custom_key or ""), region)
     return key_of(match_on, record, region)
 
 
