@@ -1,0 +1,200 @@
+"""Analysis views over the synced warehouse, created in the pipeline's dataset.
+
+The SQL lives in ``transforms/sql/<view>.sql``, written once in DuckDB's dialect; for other
+destinations it is transpiled with sqlglot (the library dlt itself uses). Only the base view
+``contacts_all`` is generated here, because it adapts to the table dlt actually created: tags as a
+JSON list column (the Arrow-based source), a native list, or dlt's nested ``contacts__tags``
+table; and columns that dlt has not materialized yet (never seen a non-null value) read as NULL.
+
+Views (dependency order)::
+
+    contacts_all                  every contact ever synced, tags as a list column
+    contacts_current              live contacts only (not archived)
+    contacts_growth               created / archived per day and week, running live total
+    contacts_status_funnel        live contacts per status
+    contacts_tag_counts           live contacts per tag
+    contacts_data_quality_issues  one row per (live contact, problem)
+    contacts_data_quality         one row per check with the number of contacts failing it
+    push_outcomes                 push rows per run, action and outcome      (needs push_results)
+    push_error_reasons            errors per run, ranked                     (needs push_results)
+    push_history                  one row per push run                       (needs push_results)
+
+The ``push_*`` views are created only once ``push_results`` exists (the first push creates it);
+``create_views`` is cheap and idempotent, so call it again after a push.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import dlt
+import sqlglot
+
+logger = logging.getLogger(__name__)
+
+CONTACT_VIEWS: tuple[str, ...] = (
+    "contacts_all",
+    "contacts_current",
+    "contacts_growth",
+    "contacts_status_funnel",
+    "contacts_tag_counts",
+    "contacts_data_quality_issues",
+    "contacts_data_quality",
+)
+PUSH_VIEWS: tuple[str, ...] = ("push_outcomes", "push_error_reasons", "push_history")
+ALL_VIEWS: tuple[str, ...] = CONTACT_VIEWS + PUSH_VIEWS
+
+#: sqlglot dialects the views are written and tested for.
+SUPPORTED_DIALECTS = frozenset({"duckdb", "postgres"})
+
+_TEXT, _TS, _BOOL = "VARCHAR", "TIMESTAMP WITH TIME ZONE", "BOOLEAN"
+_JSON = {"duckdb": "JSON", "postgres": "JSONB"}
+#: contacts_all's columns and the type used when dlt has not created the column yet.
+_CONTACT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", _TEXT),
+    ("first_name", _TEXT),
+    ("last_name", _TEXT),
+    ("phone", _TEXT),
+    ("email", _TEXT),
+    ("company", _TEXT),
+    ("job_title", _TEXT),
+    ("status", _TEXT),
+    ("tags", ""),
+    ("custom_fields", "json"),
+    ("created_at", _TS),
+    ("updated_at", _TS),
+    ("is_deleted", _BOOL),
+    ("deleted_at", _TS),
+)
+
+
+def view_sql(name: str, dialect: str = "duckdb") -> str:
+    """Return the SELECT behind one of the static views, in the given SQL dialect.
+
+    Args:
+        name: A view name from ``ALL_VIEWS`` other than ``contacts_all``.
+        dialect: A sqlglot dialect name (``"duckdb"`` or ``"postgres"``).
+
+    Returns:
+        The query text, without a trailing semicolon.
+    """
+    text = resources.files("transforms").joinpath("sql", f"{name}.sql").read_text("utf-8")
+    if dialect == "duckdb":
+        return text.strip().rstrip(";")
+    return sqlglot.transpile(text, read="duckdb", write=dialect)[0]
+
+
+def _tags_expression(dialect: str, columns: Mapping[str, str], has_tags_table: bool) -> str:
+    tags_type = columns.get("tags", "").upper()
+    if tags_type.endswith("[]") or tags_type == "ARRAY":
+        return "c.tags"
+    if tags_type and dialect == "duckdb":
+        # from_json accepts both the JSON type and JSON stored as text
+        return "COALESCE(FROM_JSON(c.tags, '[\"VARCHAR\"]'), CAST([] AS VARCHAR[]))"
+    if tags_type:
+        return "ARRAY(SELECT JSONB_ARRAY_ELEMENTS_TEXT(CAST(c.tags AS JSONB)))"
+    if has_tags_table and "_dlt_id" in columns:
+        return (
+            "ARRAY(SELECT t.value FROM contacts__tags AS t "
+            "WHERE t._dlt_parent_id = c._dlt_id ORDER BY t._dlt_list_idx)"
+        )
+    return "CAST([] AS VARCHAR[])" if dialect == "duckdb" else "CAST(ARRAY[] AS TEXT[])"
+
+
+def contacts_all_sql(
+    dialect: str, columns: Mapping[str, str], *, has_tags_table: bool = False
+) -> str:
+    """Build the SELECT of ``contacts_all`` for the ``contacts`` table as it exists.
+
+    Args:
+        dialect: ``"duckdb"`` or ``"postgres"``.
+        columns: Column name -> database type name of the ``contacts`` table.
+        has_tags_table: Whether dlt's nested ``contacts__tags`` table exists (used when there
+            is no ``tags`` column).
+
+    Returns:
+        The query text.
+    """
+    select: list[str] = []
+    for name, fill_type in _CONTACT_COLUMNS:
+        if name == "tags":
+            expr = _tags_expression(dialect, columns, has_tags_table)
+        elif name == "is_deleted":
+            expr = "COALESCE(c.is_deleted, FALSE)" if name in columns else "FALSE"
+        elif name in columns:
+            expr = f"c.{name}"
+        else:
+            sql_type = _JSON[dialect] if fill_type == "json" else fill_type
+            expr = f"CAST(NULL AS {sql_type})"
+        select.append(f"{expr} AS {name}")
+    return "SELECT\n    " + ",\n    ".join(select) + "\nFROM contacts AS c"
+
+
+def view_definitions(
+    dialect: str, tables: Mapping[str, Mapping[str, str]]
+) -> list[tuple[str, str]]:
+    """Return ``(view name, SELECT)`` pairs, in creation order, for the tables that exist.
+
+    Args:
+        dialect: ``"duckdb"`` or ``"postgres"``.
+        tables: Table name -> (column name -> type) for the tables in the dataset.
+
+    Returns:
+        The definitions; empty when there is no ``contacts`` table yet.
+    """
+    definitions: list[tuple[str, str]] = []
+    if "contacts" in tables:
+        base = contacts_all_sql(
+            dialect, tables["contacts"], has_tags_table="contacts__tags" in tables
+        )
+        definitions.append(("contacts_all", base))
+        definitions += [(name, view_sql(name, dialect)) for name in CONTACT_VIEWS[1:]]
+    if "push_results" in tables:
+        definitions += [(name, view_sql(name, dialect)) for name in PUSH_VIEWS]
+    return definitions
+
+
+def _dataset_tables(client: Any) -> dict[str, dict[str, str]]:
+    rows = client.execute_sql(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = %s",
+        client.dataset_name,
+    )
+    tables: dict[str, dict[str, str]] = {}
+    for table, column, data_type in rows or []:
+        tables.setdefault(table, {})[column] = str(data_type)
+    for view in ALL_VIEWS:  # our own views show up in information_schema too
+        tables.pop(view, None)
+    return tables
+
+
+def create_views(pipeline: dlt.Pipeline) -> list[str]:
+    """(Re)create the analysis views in the pipeline's dataset.
+
+    Runs in one transaction: views are dropped (in reverse dependency order) and recreated, so
+    a changed column type in the warehouse never leaves a stale view behind.
+
+    Args:
+        pipeline: A dlt pipeline with a DuckDB or PostgreSQL destination that has loaded
+            ``contacts`` (and, for the push views, ``push_results``).
+
+    Returns:
+        The names of the views created, in creation order; empty when the destination's SQL
+        dialect is not supported or nothing has been loaded yet.
+    """
+    with pipeline.sql_client() as client:
+        dialect = client.capabilities.sqlglot_dialect
+        if dialect not in SUPPORTED_DIALECTS:
+            logger.warning("analysis views are not available for the %s dialect", dialect)
+            return []
+        definitions = view_definitions(dialect, _dataset_tables(client))
+        with client.begin_transaction():
+            for name in reversed(ALL_VIEWS):
+                client.execute_sql(f"DROP VIEW IF EXISTS {client.make_qualified_table_name(name)}")
+            for name, select in definitions:
+                qualified = client.make_qualified_table_name(name)
+                client.execute_sql(f"CREATE VIEW {qualified} AS\n{select}")
+    return [name for name, _ in definitions]
