@@ -1,0 +1,464 @@
+"""Charts and a self-contained HTML report over the warehouse's analysis views.
+
+Reads the views of :mod:`transforms.views` from a DuckDB warehouse through a read-only
+connection. When a view is missing (a warehouse synced before the views existed, or a push made
+after the last sync) its definition is inlined as a CTE, so the report never needs write access.
+
+Every chart is a function ``data -> matplotlib Figure`` listed in ``CHARTS`` together with its
+file name, title and a one-sentence caption on how to read it; the notebook reuses them. Figures
+are built with ``matplotlib.figure.Figure`` (no pyplot), so nothing depends on, or changes, the
+global matplotlib backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from matplotlib.figure import Figure
+
+from transforms.views import ALL_VIEWS, view_definitions
+
+DEFAULT_DATASET = "lynkist"
+OUTCOME_COLORS: dict[str, str] = {
+    "created": "#2e7d32",
+    "updated": "#1565c0",
+    "unchanged": "#9e9e9e",
+    "rejected": "#ef6c00",
+    "failed": "#c62828",
+}
+TOP_TAGS = 15
+LAST_RUNS = 10
+
+
+class WarehouseError(Exception):
+    """The warehouse cannot be read (missing, empty, or locked by a running sync)."""
+
+
+class WarehouseNotFoundError(WarehouseError, FileNotFoundError):
+    """The DuckDB file is missing, or holds no synced contacts yet."""
+
+
+def open_warehouse(path: str | Path, dataset: str = DEFAULT_DATASET) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB warehouse read-only, with the dataset's schema as the default schema.
+
+    Args:
+        path: The DuckDB file written by ``lynkist sync``.
+        dataset: The dlt dataset (schema) name.
+
+    Returns:
+        An open read-only connection; close it when done.
+
+    Raises:
+        WarehouseNotFoundError: When the file or the dataset does not exist.
+        WarehouseError: When the file cannot be opened (e.g. a sync holds the write lock).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WarehouseNotFoundError(f"no warehouse at {path}: run `lynkist sync` first")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        raise WarehouseError(f"cannot open {path} read-only, is a sync running? ({exc})") from None
+    schemas = con.execute(
+        "SELECT catalog_name FROM information_schema.schemata "
+        "WHERE catalog_name = current_database() AND schema_name = ?",
+        [dataset],
+    ).fetchall()
+    if not schemas:
+        con.close()
+        raise WarehouseNotFoundError(f"{path} holds no `{dataset}` dataset: run `lynkist sync`")
+    # fully qualified: the file name (catalog) may equal the schema name
+    con.execute(f'USE "{schemas[0][0]}"."{dataset}"')
+    return con
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, dict[str, str]], set[str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type, t.table_type FROM information_schema.columns "
+        "JOIN information_schema.tables AS t USING (table_catalog, table_schema, table_name) "
+        "WHERE table_catalog = current_database() AND table_schema = current_schema()"
+    ).fetchall()
+    tables: dict[str, dict[str, str]] = {}
+    views: set[str] = set()
+    for table, column, data_type, table_type in rows:
+        if table_type == "VIEW":
+            views.add(table)
+        else:
+            tables.setdefault(table, {})[column] = str(data_type)
+    return tables, views
+
+
+def load_views(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """Read every analysis view that the warehouse can provide into DataFrames.
+
+    Args:
+        con: A connection from :func:`open_warehouse`.
+
+    Returns:
+        View name -> its rows; the ``push_*`` views are absent when nothing was pushed yet.
+
+    Raises:
+        WarehouseNotFoundError: When the warehouse has no ``contacts`` table.
+    """
+    tables, views = _tables(con)
+    if "contacts" not in tables:
+        raise WarehouseNotFoundError("the warehouse holds no contacts yet: run `lynkist sync`")
+    definitions = view_definitions("duckdb", tables)
+    frames: dict[str, pd.DataFrame] = {}
+    for position, (name, _) in enumerate(definitions):
+        if name in views:
+            query = f"SELECT * FROM {name}"
+        else:
+            ctes = ",\n".join(f"{n} AS (\n{s}\n)" for n, s in definitions[: position + 1])
+            query = f"WITH {ctes}\nSELECT * FROM {name}"
+        frames[name] = con.execute(query).df()
+    return frames
+
+
+def _no_data(ax: object, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#555")  # type: ignore[attr-defined]
+
+
+def growth_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
+    """Live contacts over time (line) above contacts created and archived per week (bars)."""
+    growth = data["contacts_growth"]
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    fig.suptitle("Contact growth")
+    daily = growth[growth["grain"] == "day"].sort_values("period_start")
+    weekly = growth[growth["grain"] == "week"].sort_values("period_start")
+    if daily.empty:
+        _no_data(top, "no contacts synced yet")
+    dates = pd.to_datetime(daily["period_start"])
+    top.step(dates, daily["live_total"], where="post", color="#1565c0")
+    top.set_ylabel("Live contacts")
+    top.set_title("Live contacts at the end of each day (UTC)", fontsize=10)
+    weeks = pd.to_datetime(weekly["period_start"])
+    bottom.bar(weeks, weekly["created"], width=6, align="edge", color="#2e7d32", label="created")
+    bottom.bar(weeks, -weekly["archived"], width=6, align="edge", color="#c62828", label="archived")
+    bottom.axhline(0, color="#333", linewidth=0.8)
+    bottom.set_ylabel("Contacts per week")
+    bottom.set_xlabel("Date (UTC); bars start on Monday")
+    bottom.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def status_funnel_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
+    """Live contacts per status, funnel order top to bottom."""
+    funnel = data["contacts_status_funnel"].sort_values(
+        ["stage_order", "contacts"], ascending=[True, False]
+    )
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title("Status funnel (live contacts)")
+    ax.barh(funnel["status"], funnel["contacts"], color="#1565c0")
+    for y, (count, pct) in enumerate(zip(funnel["contacts"], funnel["pct_of_live"], strict=True)):
+        ax.annotate(f" {count} ({float(pct):.1f}%)", (count, y), va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Live contacts")
+    ax.set_ylabel("Status")
+    ax.margins(x=0.15)
+    if funnel.empty:
+        _no_data(ax, "no live contacts")
+    return fig
+
+
+def top_tags_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
+    """The most used tags among live contacts."""
+    tags = data["contacts_tag_counts"].sort_values(["contacts", "tag"], ascending=[False, True])
+    tags = tags.head(TOP_TAGS)
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(f"Top {TOP_TAGS} tags (live contacts)")
+    ax.barh(tags["tag"], tags["contacts"], color="#6a1b9a")
+    ax.invert_yaxis()
+    ax.set_xlabel("Live contacts with the tag")
+    ax.set_ylabel("Tag")
+    if tags.empty:
+        _no_data(ax, "no tags on live contacts")
+    return fig
+
+
+def data_quality_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
+    """Live contacts failing each data-quality check."""
+    checks = data["contacts_data_quality"].sort_values("check_order")
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title("Data quality (live contacts)")
+    colors = [
+        "#c62828" if issue.startswith("duplicate") else "#ef6c00" for issue in checks["issue"]
+    ]
+    ax.barh(checks["issue"], checks["contacts"], color=colors)
+    for y, count in enumerate(checks["contacts"]):
+        ax.annotate(f" {count}", (count, y), va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Live contacts affected")
+    ax.set_ylabel("Check")
+    ax.margins(x=0.1)
+    return fig
+
+
+def push_outcomes_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
+    """Rows of the most recent push runs, stacked by outcome."""
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(f"Push outcomes (last {LAST_RUNS} runs)")
+    ax.set_xlabel("Push run (start time, UTC)")
+    ax.set_ylabel("Input rows")
+    history = data.get("push_history")
+    if history is None or history.empty:
+        ax.set_xticks([])
+        _no_data(ax, "no push recorded yet: run `lynkist push FILE`")
+        return fig
+    runs = history.sort_values("started_at").tail(LAST_RUNS)
+    labels = [
+        pd.Timestamp(t).tz_convert("UTC").strftime("%m-%d %H:%M:%S") if pd.notna(t) else str(r)
+        for t, r in zip(runs["started_at"], runs["run_id"], strict=True)
+    ]
+    bottom = pd.Series(0, index=runs.index)
+    for outcome, color in OUTCOME_COLORS.items():
+        ax.bar(labels, runs[outcome], bottom=bottom, color=color, label=outcome)
+        bottom = bottom + runs[outcome]
+    ax.legend(fontsize=8, ncols=len(OUTCOME_COLORS), loc="upper left")
+    ax.margins(y=0.2)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    return fig
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One chart of the report: how to draw it and how to read it."""
+
+    filename: str
+    title: str
+    caption: str
+    draw: Callable[[Mapping[str, pd.DataFrame]], Figure]
+    table: Callable[[Mapping[str, pd.DataFrame]], pd.DataFrame | None] = field(
+        default=lambda data: None
+    )
+
+
+def _growth_table(data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    growth = data["contacts_growth"]
+    weekly = growth[growth["grain"] == "week"].sort_values("period_start").tail(8)
+    return weekly.drop(columns=["grain"]).rename(columns={"period_start": "week_starting"})
+
+
+def _push_table(data: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
+    history = data.get("push_history")
+    if history is None:
+        return None
+    columns = ["run_id", "started_at", "rows", *OUTCOME_COLORS, "top_error"]
+    return history.sort_values("started_at").tail(LAST_RUNS)[columns]
+
+
+CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec(
+        "growth.png",
+        "Contact growth",
+        "The top line is the number of live contacts at the end of each day; the bars below show "
+        "contacts created (green, up) and archived (red, down) per week.",
+        growth_chart,
+        _growth_table,
+    ),
+    ChartSpec(
+        "status_funnel.png",
+        "Status funnel",
+        "Each bar counts live contacts with that status, from lead through active to customer "
+        "(other statuses below); the label gives the share of all live contacts.",
+        status_funnel_chart,
+        lambda data: data["contacts_status_funnel"].sort_values(["stage_order", "status"]),
+    ),
+    ChartSpec(
+        "top_tags.png",
+        "Top tags",
+        "Longer bars are tags carried by more live contacts; a contact with several tags is "
+        "counted once under each of them.",
+        top_tags_chart,
+        lambda data: (
+            data["contacts_tag_counts"]
+            .sort_values(["contacts", "tag"], ascending=[False, True])
+            .head(10)
+        ),
+    ),
+    ChartSpec(
+        "data_quality.png",
+        "Data quality",
+        "Each bar counts live contacts failing a check; red duplicate bars are the contacts that "
+        "would make a push matched on email or phone ambiguous, so fix those first.",
+        data_quality_chart,
+        lambda data: data["contacts_data_quality"].drop(columns=["check_order"]),
+    ),
+    ChartSpec(
+        "push_outcomes.png",
+        "Push outcomes",
+        "Each column is one `lynkist push` run, its height the rows in the input file, coloured "
+        "by what happened to them; orange and red parts need attention.",
+        push_outcomes_chart,
+        _push_table,
+    ),
+)
+
+
+@dataclass
+class RenderedChart:
+    """A chart drawn to PNG, with its texts."""
+
+    spec: ChartSpec
+    png: bytes
+    table: pd.DataFrame | None
+
+
+@dataclass
+class ReportResult:
+    """Where ``build_report`` wrote its files."""
+
+    html_path: Path
+    png_paths: list[Path]
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """Render a figure to PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def render_charts(data: Mapping[str, pd.DataFrame]) -> list[RenderedChart]:
+    """Draw every chart of ``CHARTS`` from the views' data."""
+    return [RenderedChart(spec, figure_png(spec.draw(data)), spec.table(data)) for spec in CHARTS]
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1000px; color: #222; padding: 0 1rem; }
+h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
+section { border-top: 1px solid #ddd; padding-top: 1rem; margin-top: 1.5rem; }
+img { max-width: 100%; height: auto; display: block; }
+.how { background: #f5f7fb; border-left: 4px solid #1565c0; padding: 0.5rem 0.8rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin-top: 0.8rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: left; }
+th { background: #f0f0f0; }
+.kpis { display: flex; gap: 1rem; flex-wrap: wrap; }
+.kpi { border: 1px solid #ddd; border-radius: 6px; padding: 0.5rem 1rem; }
+.kpi b { display: block; font-size: 1.4rem; }
+"""
+
+
+def _kpis(data: Mapping[str, pd.DataFrame]) -> list[tuple[str, int]]:
+    quality = data["contacts_data_quality"].set_index("issue")["contacts"]
+    live = len(data["contacts_current"])
+    everyone = len(data["contacts_all"])
+    kpis = [("live contacts", live), ("archived", everyone - live)]
+    kpis += [
+        (f"{name.replace('_', ' ')}", int(quality.get(name, 0)))
+        for name in ("duplicate_email", "duplicate_phone")
+    ]
+    history = data.get("push_history")
+    kpis.append(("push runs", 0 if history is None else len(history)))
+    return kpis
+
+
+def render_html(
+    charts: list[RenderedChart], data: Mapping[str, pd.DataFrame], *, source: str
+) -> str:
+    """Build the self-contained report page (inline CSS, PNGs as data URIs, no scripts).
+
+    Args:
+        charts: The rendered charts.
+        data: The views' data (for the headline numbers).
+        source: What to name as the data source (the warehouse file name).
+
+    Returns:
+        The HTML text.
+    """
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Lynkist contacts report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Lynkist contacts report</h1>",
+        f'<p class="meta">Warehouse {html.escape(source)} · generated {generated}</p>',
+        '<div class="kpis">',
+        *(
+            f'<div class="kpi"><b>{value}</b>{html.escape(label)}</div>'
+            for label, value in _kpis(data)
+        ),
+        "</div>",
+    ]
+    for chart in charts:
+        encoded = base64.b64encode(chart.png).decode("ascii")
+        stem = Path(chart.spec.filename).stem
+        parts += [
+            f'<section id="{stem}"><h2>{html.escape(chart.spec.title)}</h2>',
+            f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(chart.spec.title)}">',
+            f'<p class="how"><b>How to read it:</b> {html.escape(chart.spec.caption)}</p>',
+        ]
+        if chart.table is not None and not chart.table.empty:
+            parts.append(chart.table.to_html(index=False, border=0, na_rep=""))
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(
+    duckdb_path: str | Path = "lynkist.duckdb",
+    out_dir: str | Path = "report",
+    *,
+    dataset: str = DEFAULT_DATASET,
+) -> ReportResult:
+    """Write every chart as a PNG plus ``report.html`` (self-contained) into ``out_dir``.
+
+    Args:
+        duckdb_path: The warehouse written by ``lynkist sync``.
+        out_dir: Output directory, created when missing.
+        dataset: The dlt dataset (schema) name.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        WarehouseNotFoundError: When there is no warehouse or no synced contacts in it.
+    """
+    con = open_warehouse(duckdb_path, dataset)
+    try:
+        data = load_views(con)
+    finally:
+        con.close()
+    charts = render_charts(data)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    png_paths = []
+    for chart in charts:
+        path = out / chart.spec.filename
+        path.write_bytes(chart.png)
+        png_paths.append(path)
+    html_path = out / "report.html"
+    html_path.write_text(render_html(charts, data, source=Path(duckdb_path).name), "utf-8")
+    return ReportResult(html_path=html_path, png_paths=png_paths)
+
+
+__all__ = [
+    "ALL_VIEWS",
+    "CHARTS",
+    "ChartSpec",
+    "ReportResult",
+    "WarehouseError",
+    "WarehouseNotFoundError",
+    "build_report",
+    "figure_png",
+    "load_views",
+    "open_warehouse",
+    "render_charts",
+    "render_html",
+]
