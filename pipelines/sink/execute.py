@@ -1,0 +1,362 @@
+"""Execute a push plan: bulk creates, concurrent PATCHes, reconciliation of unknown outcomes.
+
+Rounds: the first round sends every create batch (``POST /contacts/bulk``, ≤ 100 rows) and every
+PATCH through :meth:`LynkistClient.map_concurrent` (bounded, adaptive to 429s). A bulk call whose
+answer was lost after sending (:class:`OutcomeUnknownError`) is never resent as is: its rows are
+looked up (:mod:`pipelines.sink.reconcile`) and only those that do not exist go into the next
+round, with rows that provably were not processed (429 or connect failure after the client's
+retry budget) and PATCHes that failed transiently. After ``max_rounds`` what is left is recorded
+as failed — never guessed — and the next push re-plans it from the refreshed mirror.
+
+Per-row outcomes: a per-item bulk error, a 404 (archived meanwhile) or 422 on PATCH is that
+row's outcome, not the run's end. A 401/403 (bad key, read-only key) stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.client import (
+    AuthenticationError,
+    BulkResult,
+    LynkistAPIError,
+    LynkistClient,
+    LynkistError,
+    LynkistTransportError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
+from pipelines.contact import BULK_MAX_ITEMS
+from pipelines.sink.plan import Plan, PlannedRow
+from pipelines.sink.reconcile import find_existing
+
+log = logging.getLogger(__name__)
+
+#: Status recorded for a row the bulk call rejected individually (the call itself was a 201).
+ITEM_ERROR_STATUS = 422
+
+
+@dataclass
+class RowResult:
+    """The outcome of one input row.
+
+    Attributes:
+        row_number: 1-based input row.
+        match_key: Normalized match-key value.
+        action: Planned action (create, update, unchanged, reject).
+        outcome: created, updated, unchanged, rejected or failed.
+        http_status: Status of the call that decided the outcome (None without a call).
+        error: Why the row was rejected or failed.
+        contact_id: The contact written or matched (filled for created rows after a refresh).
+    """
+
+    row_number: int
+    match_key: str | None
+    action: str
+    outcome: str
+    http_status: int | None = None
+    error: str | None = None
+    contact_id: str | None = None
+
+
+@dataclass
+class ExecuteStats:
+    """Counters of one execution.
+
+    Attributes:
+        bulk_calls: ``POST /contacts/bulk`` calls made (attempts the client retried count once).
+        patch_calls: ``PATCH`` calls made.
+        unknown_batches: Bulk calls whose outcome was unknown.
+        reconciled_found: Rows of those calls found created by the lookup.
+        resent: Rows sent again after being confirmed absent (or provably not processed).
+        rounds: Rounds run.
+    """
+
+    bulk_calls: int = 0
+    patch_calls: int = 0
+    unknown_batches: int = 0
+    reconciled_found: int = 0
+    resent: int = 0
+    rounds: int = 0
+
+
+@dataclass
+class Execution:
+    """Results of :func:`execute_plan`: one :class:`RowResult` per input row, in row order."""
+
+    results: list[RowResult]
+    stats: ExecuteStats
+    fatal: str | None = None
+
+
+class _Round:
+    """Outcome buckets of one round."""
+
+    def __init__(self) -> None:
+        self.unknown: list[PlannedRow] = []
+        self.unknown_timeouts = False
+        self.retry_creates: list[tuple[PlannedRow, LynkistError]] = []
+        self.retry_updates: list[tuple[PlannedRow, LynkistError]] = []
+
+
+@dataclass
+class _Executor:
+    client: LynkistClient
+    plan: Plan
+    default_region: str | None
+    max_rounds: int
+    settle_s: float
+    before_bulk: Callable[[], None] | None
+    progress: Callable[[int], None] | None
+    results: dict[int, RowResult] = field(default_factory=dict)
+    stats: ExecuteStats = field(default_factory=ExecuteStats)
+    fatal: str | None = None
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _record(self, row: PlannedRow, outcome: str, **kwargs: Any) -> None:
+        self.results[row.row_number] = RowResult(
+            row.row_number, row.match_key, row.action, outcome, **kwargs
+        )
+        if self.progress is not None:
+            self.progress(1)
+
+    def _fail(self, row: PlannedRow, error: BaseException | str, status: int | None = None) -> None:
+        if isinstance(error, LynkistAPIError) and status is None:
+            status = error.status
+        self._record(row, "failed", http_status=status, error=str(error))
+
+    # -- tasks (run in worker threads) --------------------------------------------------------
+
+    def _bulk(self, rows: list[PlannedRow]) -> list[tuple[list[PlannedRow], Any]]:
+        """Send one batch; split it on a whole-batch 422 (nothing was written) to isolate rows."""
+        if self.fatal:
+            return [(rows, None)]
+        if self.before_bulk is not None:
+            self.before_bulk()
+        try:
+            result: Any = self.client.bulk_create([row.payload for row in rows])
+        except ValidationError as exc:
+            if len(rows) == 1:
+                return [(rows, exc)]
+            middle = len(rows) // 2
+            return self._bulk(rows[:middle]) + self._bulk(rows[middle:])
+        except Exception as exc:
+            result = exc
+        return [(rows, result)]
+
+    def _patch(self, row: PlannedRow) -> Any:
+        if self.fatal:
+            return None
+        assert row.contact_id is not None
+        return self.client.update_contact(row.contact_id, row.payload)
+
+    def _run_task(self, task: tuple[str, Any]) -> Any:
+        kind, payload = task
+        return self._bulk(payload) if kind == "bulk" else self._patch(payload)
+
+    # -- handling answers -------------------------------------------------------------------
+
+    def _check_fatal(self, error: BaseException) -> bool:
+        if isinstance(error, AuthenticationError | PermissionDeniedError):
+            self.fatal = str(error)
+            return True
+        return False
+
+    def _on_bulk(self, rows: list[PlannedRow], result: Any, bucket: _Round) -> None:
+        if result is None:  # skipped after a fatal error
+            for row in rows:
+                self._fail(row, f"not sent: {self.fatal}")
+            return
+        self.stats.bulk_calls += 1
+        if isinstance(result, BulkResult):
+            failed = result.failed_indexes
+            for index, row in enumerate(rows):
+                if index in failed:
+                    self._fail(row, f"rejected by the API: {failed[index]}", ITEM_ERROR_STATUS)
+                else:
+                    self._record(row, "created", http_status=201)
+        elif isinstance(result, OutcomeUnknownError):
+            self.stats.unknown_batches += 1
+            bucket.unknown.extend(rows)
+            bucket.unknown_timeouts |= "timeout" in result.reason.lower()
+            log.warning("bulk call of %d rows has an unknown outcome: %s", len(rows), result)
+        elif isinstance(result, ServerError):
+            # A 5xx on a non-idempotent call may have been applied: same as a lost answer.
+            self.stats.unknown_batches += 1
+            bucket.unknown.extend(rows)
+        elif isinstance(result, RateLimitError) or (
+            isinstance(result, LynkistTransportError) and not result.sent
+        ):
+            bucket.retry_creates.extend((row, result) for row in rows)
+        elif isinstance(result, LynkistError):
+            if self._check_fatal(result):
+                for row in rows:
+                    self._fail(row, result)
+                return
+            for row in rows:
+                self._fail(row, result)
+        else:
+            raise result
+
+    def _on_patch(self, row: PlannedRow, result: Any, bucket: _Round) -> None:
+        if result is None:
+            self._fail(row, f"not sent: {self.fatal}")
+            return
+        self.stats.patch_calls += 1
+        if isinstance(result, dict):
+            self._record(row, "updated", http_status=200, contact_id=row.contact_id)
+        elif isinstance(result, NotFoundError):
+            self._record(
+                row,
+                "failed",
+                http_status=404,
+                error="the contact was archived or deleted since the mirror was refreshed",
+                contact_id=row.contact_id,
+            )
+        elif isinstance(result, RateLimitError | ServerError | LynkistTransportError):
+            bucket.retry_updates.append((row, result))
+        elif isinstance(result, LynkistError):
+            self._check_fatal(result)
+            status = result.status if isinstance(result, LynkistAPIError) else None
+            self._record(
+                row, "failed", http_status=status, error=str(result), contact_id=row.contact_id
+            )
+        else:
+            raise result
+
+    # -- rounds -----------------------------------------------------------------------------
+
+    def _round(self, creates: Sequence[PlannedRow], updates: Sequence[PlannedRow]) -> _Round:
+        bucket = _Round()
+        tasks: list[tuple[str, Any]] = [
+            ("bulk", list(creates[i : i + BULK_MAX_ITEMS]))
+            for i in range(0, len(creates), BULK_MAX_ITEMS)
+        ]
+        tasks += [("patch", row) for row in updates]
+        for (kind, payload), result in self.client.map_concurrent(self._run_task, tasks):
+            if kind == "bulk":
+                if isinstance(result, Exception):
+                    raise result
+                for rows, answer in result:
+                    self._on_bulk(rows, answer, bucket)
+            else:
+                self._on_patch(payload, result, bucket)
+        return bucket
+
+    def _reconcile(self, bucket: _Round) -> list[PlannedRow]:
+        """Rows of unknown-outcome calls that do not exist (safe to resend)."""
+        if not bucket.unknown:
+            return []
+        if bucket.unknown_timeouts and self.settle_s > 0:
+            # A request the client timed out on may still be running on the server; give it
+            # time to finish before looking, or the lookup could miss a row about to appear.
+            time.sleep(self.settle_s)
+        found = find_existing(
+            self.client,
+            bucket.unknown,
+            match_on=self.plan.match_on,
+            default_region=self.default_region,
+        )
+        absent = []
+        for row in bucket.unknown:
+            contact_id = found.get(row.row_number)
+            if contact_id is None:
+                absent.append(row)
+            else:
+                self.stats.reconciled_found += 1
+                self._record(row, "created", contact_id=contact_id)
+        return absent
+
+    def run(self) -> Execution:
+        for row in self.plan.rows:
+            if row.action == "reject":
+                self._record(row, "rejected", error=row.reason)
+            elif row.action == "unchanged":
+                self._record(row, "unchanged", contact_id=row.contact_id)
+        creates = self.plan.by_action("create")
+        updates = self.plan.by_action("update")
+        last_errors: dict[int, LynkistError] = {}
+        unresolved: list[PlannedRow] = []
+        while (creates or updates) and self.stats.rounds < self.max_rounds and not self.fatal:
+            self.stats.rounds += 1
+            bucket = self._round(creates, updates)
+            try:
+                absent = self._reconcile(bucket)
+            except LynkistError as exc:
+                # Without knowing what exists, resending could duplicate: stop creating.
+                log.warning("could not look up rows of an unknown bulk outcome: %s", exc)
+                unresolved = bucket.unknown
+                absent = []
+                creates = []
+            else:
+                creates = absent + [row for row, _ in bucket.retry_creates]
+                self.stats.resent += len(creates)
+            last_errors.update({row.row_number: err for row, err in bucket.retry_creates})
+            last_errors.update({row.row_number: err for row, err in bucket.retry_updates})
+            updates = [row for row, _ in bucket.retry_updates]
+            if unresolved:
+                break
+            if creates or updates:
+                # Let a throttling or failing server breathe before the next round.
+                time.sleep(min(2.0, 0.2 * 2**self.stats.rounds))
+        for row in unresolved:
+            self._fail(
+                row,
+                "bulk call outcome unknown and the lookup failed; not resent to avoid a "
+                "duplicate — the next push re-checks this row",
+            )
+        for row in [*creates, *updates]:
+            if row.row_number in self.results:
+                continue
+            error = last_errors.get(row.row_number)
+            if self.fatal:
+                self._fail(row, f"not sent: {self.fatal}")
+            elif error is not None:
+                self._fail(row, error)
+            else:
+                self._fail(
+                    row,
+                    f"outcome still unknown after {self.stats.rounds} rounds; not resent to "
+                    "avoid a duplicate — the next push re-checks this row",
+                )
+        ordered = [self.results[number] for number in sorted(self.results)]
+        return Execution(ordered, self.stats, self.fatal)
+
+
+def execute_plan(
+    client: LynkistClient,
+    plan: Plan,
+    *,
+    default_region: str | None = "US",
+    max_rounds: int = 5,
+    settle_s: float = 0.0,
+    before_bulk: Callable[[], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Execution:
+    """Send the plan's writes and record one outcome per input row.
+
+    Args:
+        client: API client with a key that has ``contacts:write``.
+        plan: The plan from :func:`pipelines.sink.plan.build_plan`.
+        default_region: Region for phone numbers without a country code (lookups).
+        max_rounds: Rounds of resending what is confirmed unsent before giving up on a row.
+        settle_s: Wait before looking up rows of a bulk call that timed out (a server may still
+            be processing it); use the client's timeout.
+        before_bulk: Called right before each bulk call is sent (the in-flight journal).
+        progress: Called with the number of rows whose outcome was just decided.
+
+    Returns:
+        Every row's outcome, the counters, and ``fatal`` (the message) when the key was
+        rejected or lacks the write scope.
+    """
+    executor = _Executor(client, plan, default_region, max_rounds, settle_s, before_bulk, progress)
+    return executor.run()

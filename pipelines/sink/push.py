@@ -1,0 +1,376 @@
+"""Push a CRM export into Lynkist: map, clean, refresh the mirror, plan, execute, record.
+
+Resume and no duplicates: a push keeps no journal of its own progress to replay. Each run
+re-plans from a freshly synced mirror, so rows a killed (or failed) run already created now
+match a contact and plan as ``unchanged`` (or ``update``), and only what is still missing is
+sent. The one window this leaves — a bulk call still running on the server when the killed run
+died — is closed by :class:`~pipelines.sink.journal.InflightJournal`: the next run waits until
+such a call has surely ended before it refreshes. Within a run, a bulk call whose answer is
+lost is reconciled (:mod:`pipelines.sink.reconcile`) before anything is resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import dlt
+import pandas as pd
+
+from pipelines.client import LynkistClient, LynkistError
+from pipelines.sink.execute import Execution, RowResult, execute_plan
+from pipelines.sink.journal import InflightJournal, PushLock
+from pipelines.sink.keys import MatchKey, key_of, parse_match_on
+from pipelines.sink.mirror import empty_mirror, load_mirror
+from pipelines.sink.plan import Plan, as_dict, build_plan
+from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
+
+log = logging.getLogger(__name__)
+
+PUSH_PIPELINE_NAME = "lynkist_push"
+
+
+class PushUsageError(ValueError):
+    """A user mistake (bad mapping, bad match key, bad option): the message says what to fix."""
+
+
+@dataclass
+class PushReport:
+    """What a push did.
+
+    Attributes:
+        run_id: Identifies the run in ``push_results``.
+        results: One row per input row: run_id, row_number, match_key, action, outcome,
+            http_status, error, contact_id, pushed_at (a dry run has outcome ``planned``).
+        summary: Rows per outcome, per action, write calls, timings.
+        plan: The plan that was executed (field-level diffs of updates in ``plan.rows``).
+        dry_run: Nothing was written.
+        fatal: Why the run stopped early (key rejected / lacks contacts:write), else None.
+    """
+
+    run_id: str
+    results: pd.DataFrame
+    summary: dict[str, Any]
+    plan: Plan
+    dry_run: bool = False
+    fatal: str | None = None
+    results_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every row was created, updated or unchanged (or planned, in a dry run)."""
+        return self.fatal is None and not (
+            self.summary.get("rejected", 0) or self.summary.get("failed", 0)
+        )
+
+
+@dataclass
+class PushSettings:
+    """Options of a push (see :func:`push_dataframe`)."""
+
+    base_url: str
+    api_key: str
+    mapping: str | Mapping[str, str | None] = "auto"
+    mapping_overrides: Mapping[str, str | None] | None = None
+    match_on: str = "email"
+    dry_run: bool = False
+    refresh: bool = True
+    clear_empty: bool = False
+    tags: Literal["union", "replace"] = "union"
+    default_region: str | None = "US"
+    duckdb_path: str | Path = "lynkist.duckdb"
+    dataset: str = "lynkist"
+    results_path: str | Path | None = None
+    max_concurrency: int = 8
+    timeout: float = 30.0
+    max_rounds: int = 5
+    inflight_grace_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _prepare(df: pd.DataFrame, settings: PushSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from transforms.cleaning import clean_contacts
+    from transforms.mapping import apply_mapping
+
+    try:
+        mapped = apply_mapping(df, settings.mapping, overrides=settings.mapping_overrides)
+    except ValueError as exc:
+        raise PushUsageError(str(exc)) from None
+    try:
+        cleaned = clean_contacts(mapped, default_region=settings.default_region)
+    except ValueError as exc:
+        raise PushUsageError(str(exc)) from None
+    return cleaned.valid, cleaned.rejected
+
+
+def _check_match_column(match_on: MatchKey, valid: pd.DataFrame, rejected: pd.DataFrame) -> None:
+    if match_on.kind == "custom":
+        return
+    columns = set(valid.columns) | set(rejected.columns)
+    if (len(valid) or len(rejected)) and match_on.kind not in columns:
+        raise PushUsageError(
+            f"--match-on {match_on.label}: the export has no column mapped to {match_on.kind}; "
+            "map one (--mapping FILE) or match on another key"
+        )
+
+
+def _sync_settings(settings: PushSettings) -> Any:
+    from pipelines.sync import SyncSettings
+
+    return SyncSettings(
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        duckdb_path=str(settings.duckdb_path),
+        dataset=settings.dataset,
+    )
+
+
+def _refresh(settings: PushSettings) -> dlt.Pipeline:
+    from pipelines.sync import make_pipeline, run_sync
+
+    sync_settings = _sync_settings(settings)
+    run_sync(sync_settings)
+    return make_pipeline(sync_settings)
+
+
+def _mirror_pipeline(settings: PushSettings) -> dlt.Pipeline:
+    from pipelines.sync import make_pipeline
+
+    return make_pipeline(_sync_settings(settings))
+
+
+def _results_pipeline(mirror_pipeline: dlt.Pipeline, settings: PushSettings) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=PUSH_PIPELINE_NAME,
+        pipelines_dir=mirror_pipeline.pipelines_dir,
+        destination=mirror_pipeline.destination,
+        dataset_name=settings.dataset,
+    )
+
+
+def _fill_created_ids(
+    results: list[RowResult], mirror: pd.DataFrame, match_on: MatchKey, region: str | None
+) -> None:
+    missing = {r.match_key: r for r in results if r.outcome == "created" and not r.contact_id}
+    if not missing or mirror.empty:
+        return
+    for record in mirror.to_dict("records"):
+        contact = {str(k): v for k, v in record.items()}
+        if match_on.kind == "custom":
+            contact["custom_fields"] = as_dict(contact.get("custom_fields"))
+        key = key_of(match_on, contact, region)
+        row = missing.get(key)
+        if row is not None:
+            row.contact_id = str(contact["id"])
+
+
+def _paths(settings: PushSettings) -> tuple[Path, Path]:
+    base = Path(settings.duckdb_path).resolve()
+    return base.with_name(base.name + ".push.lock"), base.with_name(base.name + ".push-inflight")
+
+
+def push_dataframe(
+    df: pd.DataFrame,
+    *,
+    base_url: str,
+    api_key: str,
+    mapping: str | Mapping[str, str | None] = "auto",
+    match_on: str = "email",
+    dry_run: bool = False,
+    refresh: bool = True,
+    clear_empty: bool = False,
+    tags: Literal["union", "replace"] = "union",
+    default_region: str | None = "US",
+    duckdb_path: str | Path = "lynkist.duckdb",
+    results_path: str | Path | None = None,
+    mapping_overrides: Mapping[str, str | None] | None = None,
+    max_concurrency: int = 8,
+    timeout: float = 30.0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PushReport:
+    """Upsert a CRM export (or any DataFrame of contacts) into Lynkist.
+
+    Args:
+        df: The export, one row per contact, columns as text.
+        base_url: API root, e.g. ``https://api.lynkist.io``.
+        api_key: Key with ``contacts:read`` and ``contacts:write``.
+        mapping: ``auto``, ``hubspot``, ``salesforce``, ``lynkist`` or ``{column: target}``.
+        match_on: ``email`` (default), ``phone``, ``id`` or ``custom_fields.<key>``.
+        dry_run: Plan only: no write call.
+        refresh: Sync the mirror before planning (and after pushing, to learn created ids).
+        clear_empty: Let empty cells clear stored values.
+        tags: ``union`` (add to stored tags) or ``replace``.
+        default_region: Region for phone numbers without a country code.
+        duckdb_path: The warehouse (DuckDB file) holding the mirror and ``push_results``.
+        results_path: Also write the results as CSV here.
+        mapping_overrides: User mapping entries that win over the preset.
+        max_concurrency: Upper bound of concurrent requests.
+        timeout: Seconds per request.
+        progress: Called as ``progress(stage, done, total)``.
+
+    Returns:
+        The :class:`PushReport`.
+
+    Raises:
+        PushUsageError: Bad mapping, match key or option.
+        LynkistError: The API could not be used (bad key, unreachable) during the refresh.
+    """
+    settings = PushSettings(
+        base_url=base_url,
+        api_key=api_key,
+        mapping=mapping,
+        mapping_overrides=mapping_overrides,
+        match_on=match_on,
+        dry_run=dry_run,
+        refresh=refresh,
+        clear_empty=clear_empty,
+        tags=tags,
+        default_region=default_region,
+        duckdb_path=duckdb_path,
+        results_path=results_path,
+        max_concurrency=max_concurrency,
+        timeout=timeout,
+    )
+    return run_push(df, settings, progress=progress)
+
+
+def run_push(
+    df: pd.DataFrame,
+    settings: PushSettings,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PushReport:
+    """Run a push with explicit :class:`PushSettings` (see :func:`push_dataframe`)."""
+    started = time.monotonic()
+    try:
+        match_key = parse_match_on(settings.match_on)
+    except ValueError as exc:
+        raise PushUsageError(str(exc)) from None
+    if settings.tags not in ("union", "replace"):
+        raise PushUsageError(f"--tags {settings.tags!r}: use union or replace")
+    valid, rejected = _prepare(df, settings)
+    _check_match_column(match_key, valid, rejected)
+    run_id = f"push-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    lock_path, journal_path = _paths(settings)
+    timings: dict[str, float] = {}
+
+    def note(stage: str, done: int = 0, total: int = 0) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    with PushLock(lock_path):
+        journal = InflightJournal(journal_path)
+        grace = settings.inflight_grace_s
+        waited = journal.wait_for_previous(settings.timeout if grace is None else grace)
+        if waited:
+            log.info("waited %.1fs for a bulk call of an interrupted push to end", waited)
+        t0 = time.monotonic()
+        if settings.refresh:
+            note("refresh")
+            mirror_pipeline = _refresh(settings)
+        else:
+            mirror_pipeline = _mirror_pipeline(settings)
+        mirror = load_mirror(mirror_pipeline) if Path(settings.duckdb_path).exists() else None
+        if mirror is None:
+            mirror = empty_mirror()
+        timings["refresh_s"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        plan = build_plan(
+            valid,
+            mirror,
+            match_on=match_key,
+            rejected=rejected,
+            clear_empty=settings.clear_empty,
+            tags=settings.tags,
+            default_region=settings.default_region,
+        )
+        timings["plan_s"] = time.monotonic() - t0
+        counts = plan.counts()
+        if settings.dry_run:
+            frame = plan.to_frame()
+            frame.insert(0, "run_id", run_id)
+            frame["outcome"] = "planned"
+            summary: dict[str, Any] = {
+                "total": len(plan.rows),
+                "planned": counts,
+                "write_calls": 0,
+                "duration_s": time.monotonic() - started,
+                **timings,
+            }
+            return PushReport(run_id, frame, summary, plan, dry_run=True)
+
+        t0 = time.monotonic()
+        to_send = counts["create"] + counts["update"]
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            note("push", done, len(plan.rows))
+
+        with LynkistClient(
+            settings.base_url,
+            settings.api_key,
+            timeout=settings.timeout,
+            max_concurrency=settings.max_concurrency,
+        ) as client:
+            execution: Execution = execute_plan(
+                client,
+                plan,
+                default_region=settings.default_region,
+                max_rounds=settings.max_rounds,
+                settle_s=settings.timeout,
+                before_bulk=journal.mark_sent,
+                progress=advance,
+            )
+            stats = client.stats.snapshot()
+        journal.clear()
+        timings["execute_s"] = time.monotonic() - t0
+
+        results = execution.results
+        created = sum(1 for r in results if r.outcome == "created")
+        if settings.refresh and created and not execution.fatal:
+            t0 = time.monotonic()
+            note("refresh")
+            try:
+                mirror_pipeline = _refresh(settings)
+                _fill_created_ids(
+                    results, load_mirror(mirror_pipeline), match_key, settings.default_region
+                )
+            except LynkistError as exc:  # the push itself is done; ids can come next time
+                log.warning("could not refresh the mirror after the push: %s", exc)
+            timings["refresh_after_s"] = time.monotonic() - t0
+
+        frame = results_frame(run_id, results)
+        t0 = time.monotonic()
+        load_results(_results_pipeline(mirror_pipeline, settings), frame)
+        timings["record_s"] = time.monotonic() - t0
+    results_path = None
+    if settings.results_path is not None:
+        results_path = write_results_csv(frame, settings.results_path)
+    summary = {
+        **summarize(frame),
+        "planned": counts,
+        "to_send": to_send,
+        "write_calls": stats.writes,
+        "bulk_calls": execution.stats.bulk_calls,
+        "patch_calls": execution.stats.patch_calls,
+        "unknown_batches": execution.stats.unknown_batches,
+        "reconciled_found": execution.stats.reconciled_found,
+        "resent": execution.stats.resent,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "throttled": stats.throttled,
+        "duration_s": time.monotonic() - started,
+        **timings,
+    }
+    return PushReport(
+        run_id, frame, summary, plan, fatal=execution.fatal, results_path=results_path
+    )

@@ -1,0 +1,116 @@
+"""Find out which rows of a bulk call with an unknown outcome now exist on the server.
+
+When ``POST /contacts/bulk`` is sent and its answer is lost (dropped connection, timeout, 5xx),
+the server may have committed all, some or none of the batch, its answer would not have carried
+ids anyway, and the API does not promise to honour ``Idempotency-Key`` on ``/bulk``. Resending
+blindly would duplicate contacts, so the rows are looked up first:
+
+1. a ``POST /contacts/search`` per row with its most selective searchable value (email, else
+   last name, company, first name), keeping only contacts whose normalized match key equals the
+   row's — search semantics are not documented, so its results are filtered, never trusted;
+2. rows not found that way are confirmed absent by one listing scan of every page of
+   ``GET /contacts`` (the documented way to see every live contact), shared by all of them.
+
+Only rows absent from both are resent. Reads only: no write call is made here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pipelines.client import LynkistClient, LynkistError
+from pipelines.sink.keys import MatchKey, key_of
+from pipelines.sink.plan import PlannedRow, as_dict
+
+log = logging.getLogger(__name__)
+
+#: Beyond this many result pages a search term is too common to be worth paging through; the
+#: listing scan decides instead.
+_MAX_SEARCH_PAGES = 5
+
+
+def _search_term(row: PlannedRow) -> str | None:
+    for name in ("email", "last_name", "company", "first_name"):
+        value = row.payload.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _contact_key(match_on: MatchKey, contact: dict[str, Any], region: str | None) -> str | None:
+    if match_on.kind == "custom":
+        contact = {**contact, "custom_fields": as_dict(contact.get("custom_fields"))}
+    return key_of(match_on, contact, region)
+
+
+def _search_one(
+    client: LynkistClient, row: PlannedRow, match_on: MatchKey, region: str | None
+) -> str | None:
+    term = _search_term(row)
+    if term is None:
+        return None
+    page = 1
+    while page <= _MAX_SEARCH_PAGES:
+        result = client.search_contacts(search_term=term, page=page, limit=100)
+        for contact in result.data:
+            if _contact_key(match_on, contact, region) == row.match_key:
+                return str(contact["id"])
+        if not result.has_next:
+            break
+        page += 1
+    return None
+
+
+def find_existing(
+    client: LynkistClient,
+    rows: Sequence[PlannedRow],
+    *,
+    match_on: MatchKey,
+    default_region: str | None = "US",
+    scan: bool = True,
+) -> dict[int, str]:
+    """Look up which planned create rows now exist as live contacts.
+
+    Args:
+        client: The API client (reads only).
+        rows: Planned ``create`` rows, each with a non-empty ``match_key``.
+        match_on: The push's match key.
+        default_region: Region for phone numbers without a country code.
+        scan: Confirm rows the search did not find with a full listing scan.
+
+    Returns:
+        ``{row_number: contact_id}`` for the rows that exist.
+
+    Raises:
+        LynkistError: When the lookups themselves fail (the caller must then not resend).
+    """
+    found: dict[int, str] = {}
+    missing: list[PlannedRow] = []
+
+    def search(row: PlannedRow) -> str | None:
+        return _search_one(client, row, match_on, default_region)
+
+    for row, result in client.map_concurrent(search, rows):
+        if isinstance(result, Exception):
+            if not isinstance(result, LynkistError):
+                raise result
+            log.info(
+                "search for row %d failed (%s); the listing scan decides",
+                row.row_number,
+                type(result).__name__,
+            )
+            missing.append(row)
+        elif result is None:
+            missing.append(row)
+        else:
+            found[row.row_number] = result
+    if missing and scan:
+        wanted = {row.match_key: row.row_number for row in missing}
+        for page in client.iter_contact_pages(limit=100):
+            for contact in page.data:
+                key = _contact_key(match_on, contact, default_region)
+                if key in wanted:
+                    found.setdefault(wanted[key], str(contact["id"]))
+    return found

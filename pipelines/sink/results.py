@@ -1,0 +1,151 @@
+"""Push outcomes: the results frame, the ``push_results`` warehouse table, the CSV, a summary.
+
+``push_results`` is appended through dlt (its own pipeline, ``lynkist_push``, in the same
+warehouse and dataset as the mirror), one row per input row of every push.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.sink.execute import RowResult
+
+TABLE_NAME = "push_results"
+RESULT_COLUMNS = (
+    "run_id",
+    "row_number",
+    "match_key",
+    "action",
+    "outcome",
+    "http_status",
+    "error",
+    "contact_id",
+    "pushed_at",
+)
+OUTCOMES = ("created", "updated", "unchanged", "rejected", "failed")
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("row_number", pa.int64(), nullable=False),
+        pa.field("match_key", pa.string()),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("http_status", pa.int64()),
+        pa.field("error", pa.string()),
+        pa.field("contact_id", pa.string()),
+        pa.field("pushed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+_COLUMN_HINTS: dict[str, dict[str, Any]] = {
+    "run_id": {"data_type": "text", "nullable": False},
+    "row_number": {"data_type": "bigint", "nullable": False},
+    "match_key": {"data_type": "text", "nullable": True},
+    "action": {"data_type": "text", "nullable": False},
+    "outcome": {"data_type": "text", "nullable": False},
+    "http_status": {"data_type": "bigint", "nullable": True},
+    "error": {"data_type": "text", "nullable": True},
+    "contact_id": {"data_type": "text", "nullable": True},
+    "pushed_at": {"data_type": "timestamp", "timezone": True, "nullable": False},
+}
+
+
+def results_frame(
+    run_id: str, results: Sequence[RowResult], pushed_at: datetime | None = None
+) -> pd.DataFrame:
+    """One row per input row, columns :data:`RESULT_COLUMNS`."""
+    when = pushed_at or datetime.now(UTC)
+    frame = pd.DataFrame(
+        {
+            "run_id": [run_id] * len(results),
+            "row_number": pd.array([r.row_number for r in results], dtype="Int64"),
+            "match_key": pd.Series([r.match_key for r in results], dtype=object),
+            "action": [r.action for r in results],
+            "outcome": [r.outcome for r in results],
+            "http_status": pd.array([r.http_status for r in results], dtype="Int64"),
+            "error": pd.Series([r.error for r in results], dtype=object),
+            "contact_id": pd.Series([r.contact_id for r in results], dtype=object),
+            "pushed_at": pd.Series([when] * len(results), dtype="datetime64[us, UTC]"),
+        },
+        columns=list(RESULT_COLUMNS),
+    )
+    return frame
+
+
+def load_results(pipeline: dlt.Pipeline, frame: pd.DataFrame) -> None:
+    """Append the results to ``push_results`` through dlt."""
+    if frame.empty:
+        return
+    table = pa.Table.from_pandas(frame, schema=_ARROW_SCHEMA, preserve_index=False)
+    resource = dlt.resource(  # type: ignore[call-overload]
+        [table],
+        name=TABLE_NAME,
+        table_name=TABLE_NAME,
+        write_disposition="append",
+        columns=_COLUMN_HINTS,
+    )
+    pipeline.run(resource)
+
+
+def write_results_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write the results as CSV, with spreadsheet formulas neutralised.
+
+    Cells come from the user's file (match keys) and the server (errors); a cell starting with
+    ``=``, ``+``, ``-``, ``@``, tab or carriage return would run as a formula when the CSV is
+    opened in a spreadsheet, so such cells are prefixed with a quote.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    out = frame.copy()
+    out["pushed_at"] = out["pushed_at"].map(
+        lambda ts: ts.isoformat().replace("+00:00", "Z") if ts is not None else None
+    )
+    writer = _csv_writer()
+    if writer is not None:
+        writer(out, target)
+        return target
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(out.columns)
+        for record in out.itertuples(index=False, name=None):
+            rows.writerow([neutralise(value) for value in record])
+    return target
+
+
+def _csv_writer() -> Any:
+    import importlib
+
+    try:
+        csv_io = importlib.import_module("transforms.csv_io")
+    except ImportError:
+        return None
+    return getattr(csv_io, "write_csv", None)
+
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A CSV cell safe to open in a spreadsheet (``None``/NA becomes empty)."""
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def summarize(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per outcome (every outcome present) and ``total``."""
+    counts = frame["outcome"].value_counts().to_dict() if len(frame) else {}
+    summary = {name: int(counts.get(name, 0)) for name in OUTCOMES}
+    summary["total"] = len(frame)
+    return summary
