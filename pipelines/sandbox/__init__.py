@@ -1,0 +1,16 @@
+"""A local, faithful Lynkist Contacts API: FastAPI + uvicorn on loopback, SQLite storage.
+
+Start one with ``lynkist sandbox`` or, from Python::
+
+    with SandboxServer(SandboxConfig(seed_contacts=1000)) as sb:
+        key = sb.keys["acme"]["rw"]
+        ...  # talk to sb.base_url; steer it with sb.admin
+"""
+
+from __future__ import annotations
+
+from pipelines.sandbox.admin_client import SandboxAdmin
+from pipelines.sandbox.config import SandboxConfig
+from pipelines.sandbox.server import SandboxServer
+
+__all__ = ["SandboxAdmin", "SandboxConfig", "SandboxServer"]

@@ -1,0 +1,118 @@
+"""The sandbox ASGI application: routes, admin API, error mapping, middleware stack."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from pipelines import __version__
+from pipelines.sandbox import admin, routes
+from pipelines.sandbox.config import SandboxConfig
+from pipelines.sandbox.faults import DroppedResponseLogFilter, FaultInjectionMiddleware
+from pipelines.sandbox.gate import ApiGate
+from pipelines.sandbox.ratelimit import RateLimitMiddleware
+from pipelines.sandbox.service import ContactService
+from pipelines.sandbox.state import SandboxState
+
+DESCRIPTION = """\
+A local, faithful implementation of the Lynkist Contacts API for demos and tests.
+Decisions where the vendor reference is silent: order is `created_at` desc then `id` desc;
+timestamps are ISO-8601 UTC with microseconds and `Z`; unknown body fields are a 422; a missing
+body or malformed JSON is a 400; `Idempotency-Key` is kept 24 h per tenant.
+"""
+
+
+def _body_problem(exc: RequestValidationError) -> str | None:
+    """Why the body as a whole is unusable (→ 400), or ``None`` for field-level errors (→ 422).
+
+    The whole body is wrong when it is missing, is not JSON, or is JSON but not an object.
+    """
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            return f"Malformed JSON body: {err.get('ctx', {}).get('error', err.get('msg'))}"
+        if loc == ("body",):
+            if err.get("type") == "missing":
+                return "Request body is required (a JSON object)"
+            return "Request body must be a JSON object"
+    return None
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problem = _body_problem(exc)
+    if problem is not None:
+        return JSONResponse({"detail": problem}, status_code=400)
+    return await request_validation_exception_handler(request, exc)
+
+
+def create_app(
+    config: SandboxConfig | None = None, *, state: SandboxState | None = None
+) -> ApiGate:
+    """Build the sandbox ASGI app.
+
+    Args:
+        config: Start-up configuration (ignored when ``state`` is given).
+        state: Ready state to serve (lets the caller read keys and tokens first).
+
+    Returns:
+        The ASGI app (FastAPI wrapped in the gate, rate-limit and fault middleware); the
+        FastAPI app is reachable as ``.fastapi`` and the state as ``.state``.
+    """
+    if state is None:
+        state = SandboxState(config or SandboxConfig())
+        seed_on_start(state)
+    sandbox = state
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sandbox.webhooks.start()
+        try:
+            yield
+        finally:
+            sandbox.webhooks.stop()
+
+    api = FastAPI(
+        title="Lynkist Contacts API (sandbox)",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # Parse bodies sent without a Content-Type as JSON too (curl -d sends form type,
+        # many scripts send none): a bad body is then a clear 400, not a puzzling 422.
+        strict_content_type=False,
+    )
+    api.state.sandbox = state
+    api.state.service = ContactService(state)
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    api.include_router(routes.router)
+    api.include_router(admin.router)
+
+    faulty = FaultInjectionMiddleware(
+        api,
+        get_spec=lambda: sandbox.faults,
+        get_retry_after_style=lambda: sandbox.config.retry_after,
+    )
+    limited = RateLimitMiddleware(
+        faulty,
+        get_limiter=lambda: sandbox.limiter,
+        get_retry_after_style=lambda: sandbox.config.retry_after,
+    )
+    app = ApiGate(limited, state)
+    app.fastapi = api
+    logging.getLogger("uvicorn.error").addFilter(DroppedResponseLogFilter())
+    return app
+
+
+def seed_on_start(state: SandboxState) -> int:
+    """Seed ``config.seed_contacts`` demo contacts into tenant ``acme``."""
+    if state.config.seed_contacts <= 0:
+        return 0
+    return admin.seed_tenant(
+        state, "acme", state.config.seed_contacts, state.config.seed, updated_share=0.6
+    )

@@ -1,0 +1,41 @@
+"""The one shared sandbox for the whole test session (thread mode, real HTTP on loopback).
+
+``sandbox`` is started once per session; ``sb`` hands it to a test after wiping data and logs
+and switching off faults, latency, rate limiting and clock skew, so tests never depend on
+order. Tests that need a special start-up configuration build their own ``SandboxServer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pipelines.sandbox import SandboxServer
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    """The session's sandbox: thread mode, in-memory, no faults."""
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sb(sandbox: SandboxServer) -> SandboxServer:
+    """The shared sandbox, reset to a clean state for this test."""
+    admin = sandbox.admin
+    admin.reset()
+    admin.set_faults()
+    admin.set_settings(
+        latency_ms=0.0, rate_limit=None, burst=None, retry_after="seconds", idempotent_bulk=False
+    )
+    admin.set_clock_offset(0.0)
+    admin.clear_requests()
+    return sandbox
+
+
+@pytest.fixture
+def api_key(sb: SandboxServer) -> str:
+    """Tenant acme's read-write key."""
+    return sb.keys["acme"]["rw"]
