@@ -1,0 +1,321 @@
+"""Webhook dispatcher against a real HTTP receiver on loopback that verifies every delivery."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from pipelines.sandbox.webhooks import WebhookDispatcher
+from pipelines.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    ReplayGuard,
+    WebhookVerificationError,
+    verify,
+)
+
+SECRET = "whsec_sandbox_test_91ab"
+CONTACT = {
+    "id": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+    "first_name": "Zoé",
+    "email": "zoe@acme.test",
+    "tags": ["india"],
+    "custom_fields": {"plan": "starter"},
+}
+
+
+class Receiver:
+    """A user's webhook endpoint: verifies each delivery with the shipped helper.
+
+    Answers 500 to the first ``fail_first`` requests, 400 to unverifiable ones, else 200;
+    when ``hold`` is given, each request waits for it before answering (a slow receiver).
+    """
+
+    def __init__(
+        self,
+        *,
+        fail_first: int = 0,
+        hold: threading.Event | None = None,
+        guard: ReplayGuard | None = None,
+    ) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.answered = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                header = self.headers.get(SIGNATURE_HEADER)
+                try:
+                    event: dict[str, Any] | None = verify(body, header, SECRET, replay_guard=guard)
+                    error = None
+                except WebhookVerificationError as exc:
+                    event, error = None, str(exc)
+                with receiver._lock:
+                    index = len(receiver.requests)
+                    receiver.requests.append(
+                        {
+                            "body": body,
+                            "headers": dict(self.headers),
+                            "event": event,
+                            "error": error,
+                        }
+                    )
+                if hold is not None:
+                    hold.wait(10)
+                status = 500 if index < fail_first else (200 if event is not None else 400)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                with receiver._lock:
+                    receiver.answered += 1
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Receiver]]:
+    made: list[Receiver] = []
+    yield made
+    for receiver in made:
+        receiver.close()
+
+
+def make(receivers: list[Receiver], **kwargs: Any) -> Receiver:
+    receiver = Receiver(**kwargs)
+    receivers.append(receiver)
+    return receiver
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_events_are_delivered_signed_and_verifiable(receivers: list[Receiver]) -> None:
+    receiver = make(receivers)
+    dispatcher = WebhookDispatcher([receiver.url], SECRET).start()
+    try:
+        for event in ("contact.created", "contact.updated", "contact.deleted"):
+            dispatcher.emit(event, "acme", CONTACT)
+        dispatcher.emit("contact.created", "globex", CONTACT, occurred_at="2026-05-12T08:00:00Z")
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    assert all(r["error"] is None for r in receiver.requests)
+    events = sorted(
+        (r["event"] for r in receiver.requests), key=lambda e: (e["tenant"], e["event"])
+    )
+    assert [(e["tenant"], e["event"]) for e in events] == [
+        ("acme", "contact.created"),
+        ("acme", "contact.deleted"),
+        ("acme", "contact.updated"),
+        ("globex", "contact.created"),
+    ]
+    for request in receiver.requests:
+        event = request["event"]
+        assert set(event) == {"id", "event", "tenant", "occurred_at", "data"}
+        assert event["data"] == CONTACT
+        assert request["headers"][EVENT_ID_HEADER] == event["id"]
+        assert request["headers"]["Content-Type"] == "application/json"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", event["occurred_at"])
+    assert events[-1]["occurred_at"] == "2026-05-12T08:00:00Z"
+    log = dispatcher.deliveries
+    assert len(log) == 4
+    assert all(d["delivered"] and d["status"] == 200 and d["attempts"] == 1 for d in log)
+    assert {d["id"] for d in log} == {e["id"] for e in events}
+
+
+def test_every_url_gets_every_event(receivers: list[Receiver]) -> None:
+    first, second = make(receivers), make(receivers)
+    dispatcher = WebhookDispatcher([first.url, second.url], SECRET).start()
+    try:
+        dispatcher.emit("contact.created", "acme", CONTACT)
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    assert len(first.requests) == len(second.requests) == 1
+    assert first.requests[0]["event"]["id"] == second.requests[0]["event"]["id"]
+
+
+def test_failed_attempts_are_retried_with_a_fresh_signature(receivers: list[Receiver]) -> None:
+    receiver = make(receivers, fail_first=2)
+    dispatcher = WebhookDispatcher([receiver.url], SECRET, backoff_s=0.05).start()
+    try:
+        dispatcher.emit("contact.updated", "acme", CONTACT)
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    assert len(receiver.requests) == 3
+    assert len({r["headers"][EVENT_ID_HEADER] for r in receiver.requests}) == 1
+    assert all(r["error"] is None for r in receiver.requests)  # each attempt verifies
+    assert dispatcher.deliveries == [
+        {
+            "id": receiver.requests[0]["event"]["id"],
+            "event": "contact.updated",
+            "tenant": "acme",
+            "url": receiver.url,
+            "status": 200,
+            "attempts": 3,
+            "delivered": True,
+            "error": None,
+        }
+    ]
+
+
+def test_gives_up_after_max_attempts(receivers: list[Receiver]) -> None:
+    receiver = make(receivers, fail_first=100)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}/hooks"
+    dispatcher = WebhookDispatcher(
+        [receiver.url, dead_url], SECRET, max_attempts=3, backoff_s=0.02
+    ).start()
+    try:
+        dispatcher.emit("contact.deleted", "acme", CONTACT)
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    assert len(receiver.requests) == 3
+    by_url = {d["url"]: d for d in dispatcher.deliveries}
+    assert by_url[receiver.url]["attempts"] == 3
+    assert not by_url[receiver.url]["delivered"]
+    assert (by_url[receiver.url]["status"], by_url[receiver.url]["error"]) == (500, "HTTP 500")
+    assert by_url[dead_url]["attempts"] == 3 and by_url[dead_url]["status"] is None
+    assert "ConnectError" in by_url[dead_url]["error"]
+
+
+def test_default_policy_is_five_attempts() -> None:
+    assert WebhookDispatcher(["http://127.0.0.1:9/"], SECRET).max_attempts == 5
+
+
+def test_a_slow_receiver_never_blocks_emit(receivers: list[Receiver]) -> None:
+    hold = threading.Event()
+    receiver = make(receivers, hold=hold)
+    dispatcher = WebhookDispatcher([receiver.url], SECRET).start()
+    try:
+        dispatcher.emit("contact.created", "acme", CONTACT)
+        wait_until(lambda: len(receiver.requests) >= 1)  # the receiver now sits on a request
+        for _ in range(20):
+            dispatcher.emit("contact.updated", "acme", CONTACT)
+        # All 21 emits returned while the receiver had answered nothing.
+        assert receiver.answered == 0
+        hold.set()
+        assert dispatcher.flush(10)
+    finally:
+        hold.set()
+        dispatcher.stop()
+    assert receiver.answered == 21
+    assert sum(d["delivered"] for d in dispatcher.deliveries) == 21
+
+
+def test_stop_is_quick_even_with_retries_pending(receivers: list[Receiver]) -> None:
+    receiver = make(receivers, fail_first=100)
+    dispatcher = WebhookDispatcher([receiver.url], SECRET, backoff_s=60).start()
+    dispatcher.emit("contact.created", "acme", CONTACT)
+    wait_until(lambda: receiver.answered >= 1)
+    dispatcher.stop(timeout=5)
+    # The workers left their 60 s backoff wait instead of sitting it out.
+    alive = [t for t in threading.enumerate() if t.name.startswith("lynkist-webhooks-")]
+    assert alive == []
+    [entry] = dispatcher.deliveries
+    assert entry["attempts"] == 1 and not entry["delivered"]
+    dispatcher.emit("contact.created", "acme", CONTACT)  # after stop: ignored, no error
+    assert len(receiver.requests) == 1
+
+
+def test_events_emitted_before_start_are_delivered_after(receivers: list[Receiver]) -> None:
+    receiver = make(receivers)
+    dispatcher = WebhookDispatcher([receiver.url], SECRET)
+    dispatcher.emit("contact.created", "acme", CONTACT)
+    assert receiver.requests == []
+    dispatcher.start()
+    try:
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    assert len(receiver.requests) == 1
+
+
+def test_without_urls_nothing_runs() -> None:
+    dispatcher = WebhookDispatcher([], SECRET).start()
+    dispatcher.emit("contact.created", "acme", CONTACT)
+    assert dispatcher.flush(1)
+    dispatcher.stop()
+    assert dispatcher.deliveries == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("lynkist-webhooks-")]
+
+
+def test_receiver_rejects_tampered_and_replayed_deliveries(receivers: list[Receiver]) -> None:
+    receiver = make(receivers, guard=ReplayGuard())
+    dispatcher = WebhookDispatcher([receiver.url], SECRET).start()
+    try:
+        dispatcher.emit("contact.updated", "acme", CONTACT)
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    [genuine] = receiver.requests
+    assert genuine["error"] is None
+    signature = genuine["headers"][SIGNATURE_HEADER]
+    headers = {SIGNATURE_HEADER: signature, "Content-Type": "application/json"}
+    tampered = json.loads(genuine["body"])
+    tampered["data"]["email"] = "attacker@evil.test"
+    with httpx.Client(timeout=5) as client:
+        answers = [
+            client.post(receiver.url, content=json.dumps(tampered).encode(), headers=headers),
+            client.post(receiver.url, content=genuine["body"], headers=headers),  # replay
+            client.post(receiver.url, content=genuine["body"]),  # no signature
+            client.post(
+                receiver.url,
+                content=genuine["body"],
+                headers={SIGNATURE_HEADER: signature.replace("v1=", "v1=0")},
+            ),
+        ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 400]
+    errors = [r["error"] for r in receiver.requests[1:]]
+    assert "signature mismatch" in errors[0]
+    assert "already received" in errors[1]
+    assert "missing" in errors[2]
+    assert "signature mismatch" in errors[3]
+    # A delivery captured and replayed after the tolerance window fails on its timestamp alone.
+    with pytest.raises(WebhookVerificationError, match="replay"):
+        verify(genuine["body"], signature, SECRET, now=time.time() + 301)
+
+
+def test_secret_stays_out_of_logs_and_repr(receivers: list[Receiver]) -> None:
+    receiver = make(receivers, fail_first=1)
+    dispatcher = WebhookDispatcher([receiver.url], SECRET, backoff_s=0.01).start()
+    try:
+        dispatcher.emit("contact.created", "acme", CONTACT)
+        assert dispatcher.flush(10)
+    finally:
+        dispatcher.stop()
+    assert SECRET not in repr(dispatcher)
+    assert SECRET not in repr(dispatcher.deliveries)
+    assert all(SECRET.encode() not in r["body"] for r in receiver.requests)
