@@ -49,7 +49,9 @@ class NotifyingServer(uvicorn.Server):
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A bound TCP socket (port 0 picks a free port), ready for uvicorn."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections
+    # only then, and without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
