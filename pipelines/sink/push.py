@@ -30,6 +30,7 @@ from pipelines.sink.keys import MatchKey, key_of, parse_match_on
 from pipelines.sink.mirror import empty_mirror, load_mirror
 from pipelines.sink.plan import Plan, as_dict, build_plan
 from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
+from pipelines.sync import SyncConfigError, SyncSettings, make_pipeline, pipeline_location, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -120,29 +121,31 @@ def _check_match_column(match_on: MatchKey, valid: pd.DataFrame, rejected: pd.Da
         )
 
 
-def _sync_settings(settings: PushSettings) -> Any:
-    from pipelines.sync import SyncSettings
-
+def _sync_settings(settings: PushSettings) -> SyncSettings:
     return SyncSettings(
         base_url=settings.base_url,
         api_key=settings.api_key,
         duckdb_path=str(settings.duckdb_path),
         dataset=settings.dataset,
+        max_concurrency=settings.max_concurrency,
+        timeout=settings.timeout,
     )
 
 
 def _refresh(settings: PushSettings) -> dlt.Pipeline:
-    from pipelines.sync import make_pipeline, run_sync
-
     sync_settings = _sync_settings(settings)
-    run_sync(sync_settings)
-    return make_pipeline(sync_settings)
+    try:
+        run_sync(sync_settings)
+        return make_pipeline(sync_settings)
+    except SyncConfigError as exc:
+        raise PushUsageError(str(exc)) from None
 
 
 def _mirror_pipeline(settings: PushSettings) -> dlt.Pipeline:
-    from pipelines.sync import make_pipeline
-
-    return make_pipeline(_sync_settings(settings))
+    try:
+        return make_pipeline(_sync_settings(settings))
+    except SyncConfigError as exc:
+        raise PushUsageError(str(exc)) from None
 
 
 def _results_pipeline(mirror_pipeline: dlt.Pipeline, settings: PushSettings) -> dlt.Pipeline:
@@ -171,8 +174,8 @@ def _fill_created_ids(
 
 
 def _paths(settings: PushSettings) -> tuple[Path, Path]:
-    base = Path(settings.duckdb_path).resolve()
-    return base.with_name(base.name + ".push.lock"), base.with_name(base.name + ".push-inflight")
+    directory, name = pipeline_location(_sync_settings(settings))
+    return directory / f"{name}.push.lock", directory / f"{name}.push-inflight.json"
 
 
 def push_dataframe(

@@ -1,0 +1,310 @@
+"""``lynkist push FILE``: clean a CRM export and upsert it into Lynkist, one outcome per row."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
+from pipelines.contact import DEFAULT_BASE_URL
+
+PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
+_SAMPLE = 10
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Declare ``lynkist push`` and its flags."""
+    parser = subparsers.add_parser(
+        "push",
+        help="clean a CRM export and upsert it through the API (reverse ETL)",
+        description="Map and clean a CRM export (HubSpot, Salesforce, any CSV), diff it against "
+        "the warehouse mirror (refreshed first), then create new contacts in bulk and PATCH "
+        "changed ones. Every input row gets one recorded outcome (warehouse table "
+        "push_results, optional CSV). Exit 3 when any row was rejected or failed.",
+    )
+    parser.add_argument("file", metavar="FILE", help="the export (CSV)")
+    parser.add_argument(
+        "--mapping",
+        default="auto",
+        metavar="auto|hubspot|salesforce|lynkist|PATH",
+        help="column mapping: a preset, or a mapping file (JSON/TOML/CSV column -> field) that "
+        "overrides the detected preset (default: auto)",
+    )
+    parser.add_argument(
+        "--match-on",
+        default="email",
+        metavar="KEY",
+        help="match rows to contacts on email (default), phone, id or custom_fields.<key>",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    parser.add_argument(
+        "--no-refresh",
+        dest="refresh",
+        action="store_false",
+        help="plan against the warehouse as it is (no sync before and after the push)",
+    )
+    parser.add_argument(
+        "--clear-empty", action="store_true", help="let empty cells clear stored values"
+    )
+    parser.add_argument(
+        "--tags",
+        choices=("union", "replace"),
+        default="union",
+        help="add the row's tags to the stored ones (union, default) or replace them",
+    )
+    parser.add_argument(
+        "--default-region",
+        default="US",
+        metavar="R",
+        help="region of phone numbers written without a country code (default: US)",
+    )
+    parser.add_argument("--results", metavar="FILE", help="also write the outcomes as CSV")
+    parser.add_argument("--base-url", help=f"API root (env LYNKIST_BASE_URL; {DEFAULT_BASE_URL})")
+    parser.add_argument("--api-key", help="API key (env LYNKIST_API_KEY)")
+    parser.add_argument(
+        "--duckdb",
+        default="lynkist.duckdb",
+        metavar="FILE",
+        help="warehouse file with the mirror and push_results (default: lynkist.duckdb)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.set_defaults(func=run)
+
+
+def _config_value(flag: str | None, env: str, dlt_keys: tuple[str, ...]) -> str | None:
+    if flag:
+        return flag
+    value = os.environ.get(env)
+    if value:
+        return value
+    try:
+        import dlt
+
+        for key in dlt_keys:
+            found: Any = dlt.secrets.get(key) if "api_key" in key else dlt.config.get(key)
+            if found:
+                return str(found)
+    except Exception:  # no dlt config at all
+        return None
+    return None
+
+
+def _mapping(value: str) -> tuple[str, dict[str, str] | None]:
+    if value.strip().lower() in PRESET_NAMES:
+        return value.strip().lower(), None
+    path = Path(value)
+    if not path.is_file():
+        raise UsageError(
+            f"--mapping {value!r} is neither a preset ({', '.join(PRESET_NAMES)}) nor a "
+            "mapping file"
+        )
+    from transforms.mapping import load_mapping_file
+
+    try:
+        return "auto", load_mapping_file(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"mapping file {value}: {exc}") from None
+
+
+def _read(path: str) -> Any:
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"{path}: no such file — give the path of a CSV export")
+    try:
+        from transforms.csv_io import read_export  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        import pandas as pd
+
+        try:
+            return pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
+    try:
+        return read_export(file)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the push and print its summary; returns the exit code."""
+    from rich.console import Console
+
+    from pipelines.client import (
+        AuthenticationError,
+        LynkistConfigError,
+        LynkistError,
+        PermissionDeniedError,
+    )
+    from pipelines.sink import PushSettings, PushUsageError, run_push
+    from pipelines.sink.journal import PushLockedError
+
+    console = Console(stderr=False, quiet=args.quiet)
+    errors = Console(stderr=True)
+    base_url = (
+        _config_value(args.base_url, "LYNKIST_BASE_URL", ("sources.lynkist.base_url", "base_url"))
+        or DEFAULT_BASE_URL
+    )
+    api_key = _config_value(args.api_key, "LYNKIST_API_KEY", ("sources.lynkist.api_key", "api_key"))
+    if not api_key:
+        raise UsageError("no API key: set LYNKIST_API_KEY or pass --api-key")
+    mapping, overrides = _mapping(args.mapping)
+    df = _read(args.file)
+    settings = PushSettings(
+        base_url=base_url,
+        api_key=api_key,
+        mapping=mapping,
+        mapping_overrides=overrides,
+        match_on=args.match_on,
+        dry_run=args.dry_run,
+        refresh=args.refresh,
+        clear_empty=args.clear_empty,
+        tags=args.tags,
+        default_region=args.default_region or None,
+        duckdb_path=args.duckdb,
+        results_path=args.results,
+    )
+    _check_writable(Path(args.duckdb))
+    try:
+        with _progress(console, quiet=args.quiet or args.json) as progress:
+            report = run_push(df, settings, progress=progress)
+    except PushUsageError as exc:
+        raise UsageError(str(exc)) from None
+    except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    except PushLockedError as exc:
+        errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
+        return EXIT_FAILURE
+    except LynkistError as exc:
+        errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
+        return EXIT_FAILURE
+
+    if args.json:
+        print(json.dumps(_json_summary(report), default=str))
+    elif not args.quiet:
+        _render(console, report)
+    if report.fatal:
+        errors.print(f"lynkist push: error: {report.fatal}", markup=False, highlight=False)
+        return EXIT_USAGE
+    return EXIT_OK if report.ok else EXIT_ROWS_FAILED
+
+
+def _check_writable(path: Path) -> None:
+    directory = path.resolve().parent
+    if not directory.is_dir():
+        raise UsageError(f"--duckdb {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--duckdb {path}: not writable — choose a warehouse file you can write")
+
+
+class _progress:
+    """A rich progress bar fed by the push's ``progress(stage, done, total)`` callback."""
+
+    def __init__(self, console: Any, *, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("preparing", total=None)
+        return self.update
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        label = {"refresh": "syncing the mirror", "push": "pushing rows"}.get(stage, stage)
+        self._bar.update(self._task, description=label, completed=done, total=total or None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _json_summary(report: Any) -> dict[str, Any]:
+    return {
+        "run_id": report.run_id,
+        "dry_run": report.dry_run,
+        "fatal": report.fatal,
+        "results_path": str(report.results_path) if report.results_path else None,
+        **report.summary,
+    }
+
+
+def _render(console: Any, report: Any) -> None:
+    from rich.table import Table
+
+    summary = report.summary
+    planned = summary["planned"]
+    if report.dry_run:
+        table = Table(title=f"Push plan (dry run, {summary['total']} rows) — nothing written")
+        table.add_column("action")
+        table.add_column("rows", justify="right")
+        for action in ("create", "update", "unchanged", "reject"):
+            table.add_row(action, str(planned[action]))
+        console.print(table)
+        updates = [row for row in report.plan.rows if row.action == "update"][:_SAMPLE]
+        if updates:
+            diff = Table(title=f"Field changes (first {len(updates)} updates)")
+            for column in ("row", "match key", "field", "stored", "new"):
+                diff.add_column(column, overflow="fold")
+            for row in updates:
+                for name, (old, new) in row.changes.items():
+                    diff.add_row(str(row.row_number), row.match_key, name, _show(old), _show(new))
+            console.print(diff)
+        _render_problems(console, report.results, "reason")
+        return
+    table = Table(title=f"Push {report.run_id}: {summary['total']} rows")
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    for outcome in ("created", "updated", "unchanged", "rejected", "failed"):
+        table.add_row(outcome, str(summary[outcome]))
+    console.print(table)
+    console.print(
+        f"write calls: {summary['write_calls']} ({summary['bulk_calls']} bulk, "
+        f"{summary['patch_calls']} PATCH) · requests: {summary['requests']} · retries: "
+        f"{summary['retries']} · lost bulk answers reconciled: {summary['unknown_batches']} · "
+        f"{summary['duration_s']:.1f}s",
+        highlight=False,
+    )
+    _render_problems(console, report.results, "error")
+    if report.results_path:
+        console.print(f"results: {report.results_path}", highlight=False)
+
+
+def _render_problems(console: Any, frame: Any, column: str) -> None:
+    from rich.table import Table
+
+    if column == "error":
+        bad = frame[frame["outcome"].isin(["rejected", "failed"])]
+    else:
+        bad = frame[frame["action"] == "reject"]
+    if bad.empty:
+        return
+    table = Table(title=f"Rows not written (first {min(len(bad), _SAMPLE)} of {len(bad)})")
+    table.add_column("row", justify="right")
+    table.add_column("why", overflow="fold")
+    for record in bad.head(_SAMPLE).itertuples(index=False):
+        table.add_row(str(record.row_number), str(getattr(record, column)))
+    console.print(table)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "∅"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:59] + "…"
