@@ -113,8 +113,14 @@ class AdaptiveLimiter:
                 self._successes = 0
                 self._cond.notify()
 
+    def holds_slot(self) -> bool:
+        """Whether the calling thread is inside :meth:`slot` (or :meth:`run`)."""
+        return self.current_epoch() is not None
+
     def run(self, fn: Callable[..., R], *args: object) -> R:
-        """Call ``fn(*args)`` while holding a slot."""
+        """Call ``fn(*args)`` while holding a slot (re-entrant: a holder does not wait again)."""
+        if self.holds_slot():
+            return fn(*args)
         with self.slot():
             return fn(*args)
 
@@ -131,6 +137,9 @@ def map_bounded(
     Streams: items are pulled lazily and at most ``limiter.max_concurrency`` are pending, so a
     huge iterable never materializes. Each call holds a limiter slot, so the effective
     concurrency follows the limiter. Closing the iterator early cancels what has not started.
+    Called from a thread that already holds a slot (nested inside another ``map_bounded``),
+    it runs sequentially in that thread: waiting for more slots there could deadlock once the
+    limit is down to one.
 
     Args:
         fn: Work for one item; an ``Exception`` it raises is yielded, not raised.
@@ -141,6 +150,9 @@ def map_bounded(
     Yields:
         ``(item, result)`` or ``(item, exception)`` in completion order.
     """
+    if limiter.holds_slot():
+        yield from _map_sequential(fn, items)
+        return
     window = limiter.max_concurrency
     iterator = iter(items)
     pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix=thread_name_prefix)
@@ -157,6 +169,7 @@ def map_bounded(
                 return
             pending[pool.submit(limiter.run, fn, item)] = item
 
+    interrupted = False
     try:
         refill()
         while pending:
@@ -172,5 +185,18 @@ def map_bounded(
                     yield item, error
                 else:
                     raise error
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # On Ctrl-C do not wait for requests in flight; on close or errors, do (no stray calls).
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+def _map_sequential(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R | Exception]]:
+    for item in items:
+        try:
+            result: R | Exception = fn(item)
+        except Exception as error:
+            result = error
+        yield item, result

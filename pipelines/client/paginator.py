@@ -61,6 +61,14 @@ class ContactPaginator(Iterator[ContactPage]):
         self._note(first)
         self.pages_fetched += 1
         yield first
+        if self._limiter.holds_slot():
+            # Nested inside map_concurrent: more slots could deadlock at a limit of one.
+            while self.pages_fetched < (self.total_pages or 0):
+                page = self._fetch(self.pages_fetched + 1)
+                self._note(page)
+                self.pages_fetched += 1
+                yield page
+            return
         window = self._limiter.max_concurrency
         pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="lynkist-pages")
         pending: set[Future[ContactPage]] = set()
@@ -72,6 +80,7 @@ class ContactPaginator(Iterator[ContactPage]):
                 pending.add(pool.submit(self._limiter.run, self._fetch, next_page))
                 next_page += 1
 
+        interrupted = False
         try:
             refill()
             while pending:
@@ -85,5 +94,9 @@ class ContactPaginator(Iterator[ContactPage]):
                 for page in ready:
                     self.pages_fetched += 1
                     yield page
+        except (KeyboardInterrupt, SystemExit):
+            interrupted = True
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # On Ctrl-C do not wait for pages in flight; on close or errors, do.
+            pool.shutdown(wait=not interrupted, cancel_futures=True)

@@ -304,3 +304,21 @@ def test_stats_are_thread_safe() -> None:
         t.join()
     assert (stats.requests, stats.throttled, stats.retries) == (16000, 16000, 16000)
     assert stats.by_endpoint == {"GET /contacts": 16000}
+
+
+@pytest.mark.timeout(20)
+def test_nested_concurrency_runs_inline_instead_of_deadlocking(make_client) -> None:
+    gauge, counts = InFlight(), Counter[int]()
+    client = make_client(paging_handler(5, gauge, counts, delay=0.0), max_concurrency=4)
+    for _ in range(3):
+        client.limiter.on_throttle()
+    assert client.limiter.limit == 1  # one slot, held by the outer worker below
+
+    def scan(_: int) -> list[int]:
+        inner = client.map_concurrent(lambda n: n * 2, range(3))
+        assert sorted(r for _, r in inner) == [0, 2, 4]
+        return sorted(p.page for p in client.iter_contact_pages())
+
+    results = list(client.map_concurrent(scan, range(2)))
+    assert [r for _, r in results] == [[1, 2, 3, 4, 5]] * 2
+    assert counts == Counter({page: 2 for page in range(1, 6)})
