@@ -1,0 +1,67 @@
+"""Constants of the contacts source: table name, column hints, Arrow schema, tuning knobs."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pyarrow as pa
+from dlt.common.schema.typing import TColumnSchema
+
+from pipelines.contact import PAGE_LIMIT_MAX
+
+SOURCE_NAME: Final = "lynkist"
+TABLE_NAME: Final = "contacts"
+PRIMARY_KEY: Final = "id"
+
+#: Contacts per ``GET /contacts`` request: the API's maximum, so a scan costs the fewest requests.
+PAGE_LIMIT: Final = PAGE_LIMIT_MAX
+#: Extra full scans when the first one saw the listing shift (total changed, ids missing).
+MAX_RESCANS: Final = 2
+#: Rows gathered before an Arrow table is handed to dlt: dlt's cost is per item, so fewer,
+#: larger tables load faster, while a bound keeps memory flat.
+BATCH_ROWS: Final = 2_000
+#: Ids per warehouse query when re-reading archived contacts' rows.
+MIRROR_QUERY_BATCH: Final = 1_000
+
+TEXT_FIELDS: Final = (
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "job_title",
+    "status",
+)
+JSON_FIELDS: Final = ("tags", "custom_fields")
+TIMESTAMP_FIELDS: Final = ("created_at", "updated_at")
+#: Columns the source adds; the API never sends them.
+DELETE_FIELDS: Final = ("is_deleted", "deleted_at")
+
+TIMESTAMP_TYPE: Final = pa.timestamp("us", tz="UTC")
+
+#: The Arrow schema of every table the source yields (unknown API fields are appended as text).
+ARROW_SCHEMA: Final = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        *(pa.field(name, pa.string()) for name in TEXT_FIELDS),
+        # JSON travels as encoded text: the same JSON column on every destination (DuckDB JSON,
+        # PostgreSQL jsonb), where a nested Arrow type would become a DuckDB LIST/STRUCT.
+        *(pa.field(name, pa.string()) for name in JSON_FIELDS),
+        *(pa.field(name, TIMESTAMP_TYPE) for name in TIMESTAMP_FIELDS),
+        pa.field("is_deleted", pa.bool_()),
+        pa.field("deleted_at", TIMESTAMP_TYPE),
+    ]
+)
+KNOWN_COLUMNS: Final = frozenset(ARROW_SCHEMA.names)
+
+_TIMESTAMPTZ: Final[TColumnSchema] = {"data_type": "timestamp", "timezone": True}
+
+#: dlt column hints, declared so that DuckDB and PostgreSQL get the same table.
+COLUMN_HINTS: Final[dict[str, TColumnSchema]] = {
+    "id": {"data_type": "text", "nullable": False, "primary_key": True},
+    **{name: {"data_type": "text", "nullable": True} for name in TEXT_FIELDS},
+    **{name: {"data_type": "json", "nullable": True} for name in JSON_FIELDS},
+    **{name: {**_TIMESTAMPTZ, "nullable": True} for name in TIMESTAMP_FIELDS},
+    "is_deleted": {"data_type": "bool", "nullable": True},
+    "deleted_at": {**_TIMESTAMPTZ, "nullable": True},
+}
