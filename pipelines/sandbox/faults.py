@@ -322,10 +322,20 @@ async def drop_connection(send: Send, status: int = 200, headers: list[Any] | No
 
 
 class DroppedResponseLogFilter(logging.Filter):
-    """Hides uvicorn's ERROR line for responses that were dropped on purpose."""
+    """Hides uvicorn's ERROR line for responses that were dropped on purpose.
+
+    All instances compare equal, so ``logger.addFilter(DroppedResponseLogFilter())`` called once
+    per app (many apps per test session) installs it only once.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != _DROP_LOG_LINE
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DroppedResponseLogFilter)
+
+    def __hash__(self) -> int:
+        return hash(DroppedResponseLogFilter)
 
 
 class FaultInjectionMiddleware:

@@ -212,6 +212,10 @@ def test_log_filter_hides_only_the_dropped_response_line() -> None:
     flt = DroppedResponseLogFilter()
     assert not flt.filter(record("ASGI callable returned without completing response."))
     assert flt.filter(record("Exception in ASGI application\n"))
+    logger = logging.getLogger("test_faults.dedup")
+    logger.addFilter(DroppedResponseLogFilter())
+    logger.addFilter(DroppedResponseLogFilter())  # one per app built: installed once
+    assert len(logger.filters) == 1
 
 
 # --- over real HTTP ----------------------------------------------------------------------
