@@ -21,7 +21,7 @@ from tests.sink.conftest import (
     write_calls,
 )
 
-FAULTS = {"error_5xx": 0.15, "error_429": 0.1, "drop_after_commit": 0.3, "seed": 11}
+FAULTS = {"error_5xx": 0.08, "error_429": 0.05, "drop_after_commit": 0.15, "seed": 11}
 
 
 def _check_results(report_results, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
