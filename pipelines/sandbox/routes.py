@@ -55,7 +55,7 @@ E429: Responses = {
         },
     }
 }
-COMMON: Responses = {**E401, **E403, **E422, **E429}
+COMMON: Responses = {**E401, **E403, **E429}
 
 router = APIRouter(
     prefix=API_BASE_PATH,
@@ -111,7 +111,7 @@ def _written(result: WriteResult) -> Response:
     "",
     summary="List contacts",
     response_model=None,
-    responses={200: {"model": ContactPage, "description": "A page, newest first"}},
+    responses={200: {"model": ContactPage, "description": "A page, newest first"}, **E422},
 )
 async def list_contacts(
     request: Request,
@@ -132,7 +132,11 @@ async def list_contacts(
     "/search",
     summary="Search contacts",
     response_model=None,
-    responses={200: {"model": ContactPage, "description": "A page, newest first"}, **E400},
+    responses={
+        200: {"model": ContactPage, "description": "A page, newest first"},
+        **E400,
+        **E422,
+    },
 )
 async def search_contacts(
     request: Request, body: SearchRequest, page: Page = 1, limit: Limit = PAGE_LIMIT_DEFAULT
@@ -147,7 +151,7 @@ async def search_contacts(
     summary="Create a contact",
     status_code=201,
     response_model=None,
-    responses={201: {"model": Contact, "description": "The new contact"}, **E400},
+    responses={201: {"model": Contact, "description": "The new contact"}, **E400, **E422},
 )
 async def create_contact(
     request: Request, body: ContactCreate, idempotency_key: IdempotencyKey = None
@@ -165,7 +169,7 @@ async def create_contact(
     summary="Bulk-create contacts",
     status_code=201,
     response_model=None,
-    responses={201: {"model": BulkResponse, "description": "Per-item outcome"}, **E400},
+    responses={201: {"model": BulkResponse, "description": "Per-item outcome"}, **E400, **E422},
 )
 async def bulk_create(
     request: Request, body: BulkRequest, idempotency_key: BulkIdempotencyKey = None
@@ -196,7 +200,12 @@ async def get_contact(request: Request, contact_id: str) -> Response:
     "/{contact_id}",
     summary="Update a contact",
     response_model=None,
-    responses={200: {"model": Contact, "description": "The updated contact"}, **E400, **E404},
+    responses={
+        200: {"model": Contact, "description": "The updated contact"},
+        **E400,
+        **E404,
+        **E422,
+    },
 )
 async def update_contact(request: Request, contact_id: str, body: ContactUpdate) -> Response:
     """Partial update: only the fields sent change; null clears a nullable field."""
