@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination import Destination
+from dlt.common.destination.exceptions import DestinationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import LynkistClient, LynkistError
@@ -207,6 +210,32 @@ def _check_writable(settings: SyncSettings) -> None:
         raise SyncConfigError(f"cannot write the warehouse {db}: permission denied")
 
 
+#: Catalog name under which the warehouse file is attached (see :func:`duckdb_destination`).
+WAREHOUSE_CATALOG = "lynkist_warehouse"
+
+
+def duckdb_destination(db: Path, primary: Path) -> Any:
+    """A dlt DuckDB destination writing into ``db``, attached under a fixed catalog name.
+
+    DuckDB names a database file's catalog after the file: ``lynkist.duckdb`` becomes catalog
+    ``lynkist``, the same name as the default dataset (schema) ``lynkist``, and DuckDB then
+    rejects dlt's ``lynkist.<table>`` references as ambiguous. So dlt opens a small private
+    ``primary`` file and the warehouse is attached as :data:`WAREHOUSE_CATALOG`, made the
+    session's default catalog on every connection dlt opens. The file itself is an ordinary
+    DuckDB database (its WAL beside it), readable by any DuckDB client.
+    """
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    primary.parent.mkdir(parents=True, exist_ok=True)
+    quoted = str(db).replace("'", "''")
+    credentials = DuckDbCredentials(
+        str(primary),
+        statements=[f"ATTACH IF NOT EXISTS '{quoted}' AS {WAREHOUSE_CATALOG}"],
+        local_config={"schema": f"{WAREHOUSE_CATALOG}.main"},
+    )
+    return dlt.destinations.duckdb(credentials=credentials)
+
+
 def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     """The dlt pipeline of the settings' warehouse (created on first use).
 
@@ -218,9 +247,15 @@ def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     destination: Any
     if settings.destination == "duckdb":
         db = Path(settings.duckdb_path).expanduser().resolve()
-        destination = dlt.destinations.duckdb(credentials=str(db))
+        destination = duckdb_destination(db, pipelines_dir / f"{name}.catalog.duckdb")
     else:
-        destination = settings.destination
+        try:
+            destination = Destination.from_reference(settings.destination)
+        except (DestinationException, ImportError) as exc:
+            raise SyncConfigError(
+                f"unknown destination {settings.destination!r}: use a dlt destination name "
+                "such as duckdb or postgres"
+            ) from exc
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(pipelines_dir),
@@ -293,13 +328,27 @@ def _rows_written(pipeline: dlt.Pipeline) -> int:
     return int(info.row_counts.get(TABLE_NAME, 0))
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The API error inside dlt's wrappers, if any; otherwise ``exc`` itself."""
+def _missing_config(exc: ConfigFieldMissingException, destination: str) -> SyncConfigError:
+    fields = ", ".join(exc.fields)
+    if "credentials" in exc.fields:
+        env = f"DESTINATION__{destination.upper()}__CREDENTIALS"
+        return SyncConfigError(
+            f"destination {destination!r} needs credentials: set {env} (e.g. "
+            "postgresql://user:password@host:5432/database) or add `credentials` under "
+            f"[destination.{destination}] in .dlt/secrets.toml"
+        )
+    return SyncConfigError(f"destination {destination!r} is missing configuration: {fields}")
+
+
+def _root_cause(exc: BaseException, destination: str) -> BaseException:
+    """The API or configuration error inside dlt's wrappers, if any; otherwise ``exc``."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, LynkistError | SyncError):
             return current
+        if isinstance(current, ConfigFieldMissingException):
+            return _missing_config(current, destination)
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return exc
@@ -379,7 +428,7 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
                     summary.rows_written += _rows_written(pipeline)
                 client_stats = client.stats.snapshot()
         except PipelineStepFailed as exc:
-            cause = _root_cause(exc)
+            cause = _root_cause(exc, settings.destination)
             if cause is not exc:
                 raise cause from None
             raise SyncError(_step_message(exc)) from exc

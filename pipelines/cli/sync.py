@@ -1,0 +1,221 @@
+"""``lynkist sync``: extract contacts into the warehouse, for people and for schedulers.
+
+Configuration, highest precedence first: flags, the environment (``LYNKIST_API_KEY``,
+``LYNKIST_BASE_URL``), dlt's ``.dlt/secrets.toml`` / ``config.toml`` (``[sources.lynkist]``
+``api_key`` / ``base_url``), defaults. Exit codes: 0 done (also when nothing changed), 1 the sync
+failed (API unreachable after retries, destination error, another sync running), 2 bad
+configuration (missing or rejected key, unwritable warehouse, missing destination credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from pipelines.contact import DEFAULT_BASE_URL
+
+API_KEY_ENV = "LYNKIST_API_KEY"
+BASE_URL_ENV = "LYNKIST_BASE_URL"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Declare ``lynkist sync`` and its flags."""
+    parser = subparsers.add_parser(
+        "sync",
+        help="extract contacts into the warehouse (incremental)",
+        description=(
+            "Extract the tenant's contacts into the warehouse: new, changed and archived "
+            "contacts since the last run (merge on id). Safe to run from cron: a second sync "
+            "on the same warehouse fails at once, and an interrupted one is completed by the "
+            "next run."
+        ),
+    )
+    parser.add_argument(
+        "--base-url", help=f"API root (env {BASE_URL_ENV}; default {DEFAULT_BASE_URL})"
+    )
+    parser.add_argument(
+        "--api-key",
+        help=f"tenant API key (env {API_KEY_ENV} — preferred: flags are visible in `ps`)",
+    )
+    parser.add_argument(
+        "--duckdb",
+        metavar="FILE",
+        default="lynkist.duckdb",
+        help="DuckDB warehouse file (default: lynkist.duckdb in the working directory)",
+    )
+    parser.add_argument(
+        "--destination",
+        metavar="NAME",
+        default="duckdb",
+        help="dlt destination, e.g. postgres (credentials from DESTINATION__<NAME>__CREDENTIALS "
+        "or .dlt/secrets.toml); default duckdb",
+    )
+    parser.add_argument("--dataset", default="lynkist", help="dataset (schema); default lynkist")
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the contacts table and rebuild it from the API",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="requests in flight (default 8; fewer automatically when the API throttles)",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
+    output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(func=run)
+
+
+def _dlt_value(key: str, *, secret: bool) -> str | None:
+    """A value from dlt's providers (env, .dlt/secrets.toml, .dlt/config.toml), if present."""
+    import dlt
+
+    provider = dlt.secrets if secret else dlt.config
+    try:
+        value = provider.get(key)
+    except Exception:  # unreadable toml: treat as absent, the message below says what to set
+        return None
+    return str(value) if value else None
+
+
+def resolve_credentials(args: argparse.Namespace) -> tuple[str, str]:
+    """Base URL and API key by precedence: flag > environment > dlt config > default.
+
+    Raises:
+        UsageError: No API key anywhere.
+    """
+    base_url = (
+        args.base_url
+        or os.environ.get(BASE_URL_ENV)
+        or _dlt_value("sources.lynkist.base_url", secret=False)
+        or DEFAULT_BASE_URL
+    )
+    api_key = (
+        args.api_key
+        or os.environ.get(API_KEY_ENV)
+        or _dlt_value("sources.lynkist.api_key", secret=True)
+    )
+    if not api_key:
+        raise UsageError(
+            f"no API key: set {API_KEY_ENV}, pass --api-key, or add api_key under "
+            "[sources.lynkist] in .dlt/secrets.toml"
+        )
+    return base_url, api_key
+
+
+def _summary_table(summary: Any) -> Table:
+    table = Table(title="lynkist sync", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("new", summary.new),
+        ("updated", summary.updated),
+        ("deleted", summary.deleted),
+        ("unchanged", summary.unchanged),
+        ("rows written", summary.rows_written),
+        ("requests", summary.requests),
+        ("retries", summary.retries),
+        ("duration", f"{summary.duration_s:.1f} s"),
+    ):
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    return table
+
+
+class _ProgressView:
+    """Pages fetched / total and rows emitted, on stderr, while the sync runs."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("pages  {task.fields[rows]:,} rows to load"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("reading warehouse", total=None, rows=0)
+
+    def __call__(self, stats: Any) -> None:
+        labels = {
+            "mirror": "reading warehouse",
+            "scan": f"scanning (pass {stats.scan_passes})" if stats.scan_passes > 1 else "scanning",
+            "confirm": f"checking {stats.delete_candidates:,} missing",
+            "done": "loading",
+        }
+        self.progress.update(
+            self.task,
+            description=labels.get(stats.phase, stats.phase),
+            completed=stats.pages,
+            total=(stats.pages - stats.pages % max(stats.pages_total, 1)) + stats.pages_total
+            if stats.pages_total
+            else None,
+            rows=stats.rows_emitted,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sync; print progress and the summary as asked."""
+    from pipelines.client import (
+        AuthenticationError,
+        LynkistConfigError,
+        LynkistError,
+        PermissionDeniedError,
+    )
+    from pipelines.sync import SyncConfigError, SyncError, SyncSettings, run_sync
+
+    base_url, api_key = resolve_credentials(args)
+    if args.max_concurrency < 1:
+        raise UsageError("--max-concurrency must be at least 1")
+    settings = SyncSettings(
+        base_url=base_url,
+        api_key=api_key,
+        duckdb_path=args.duckdb,
+        destination=args.destination,
+        dataset=args.dataset,
+        full_refresh=args.full_refresh,
+        max_concurrency=args.max_concurrency,
+    )
+    err = Console(stderr=True)
+    show_progress = not (args.quiet or args.json) and err.is_terminal
+    view = _ProgressView(err) if show_progress else None
+    try:
+        if view is not None:
+            with view.progress:
+                summary = run_sync(settings, progress=view)
+        else:
+            summary = run_sync(settings)
+    except (AuthenticationError, PermissionDeniedError, LynkistConfigError, SyncConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    except (LynkistError, SyncError) as exc:
+        print(f"lynkist sync: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # one line for the scheduler's log, never a traceback
+        print(f"lynkist sync: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    elif not args.quiet:
+        out = Console()
+        out.print(_summary_table(summary))
+        if summary.rows_written == 0:
+            out.print("No changes since the last sync: 0 rows written.")
+        else:
+            out.print(f"Loaded {summary.rows_written:,} rows into {summary.warehouse}.")
+    return EXIT_OK
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
