@@ -38,7 +38,7 @@ import pandas as pd
 import phonenumbers
 
 from pipelines.contact import FIRST_NAME_MAX, FIRST_NAME_MIN, PHONE_MAX, normalize_email
-from transforms.mapping import CUSTOM_JSON_COLUMN, FULL_NAME, ROW_ERROR, ROW_NUMBER
+from transforms.mapping import CUSTOM_JSON_COLUMN, FULL_NAME, ROW_ERROR, ROW_NUMBER, row_numbers
 from transforms.text import WHITESPACE_PATTERN, normalize_text, to_object
 
 #: Match key column added next to ``email``: the normalized address, lower-cased.
@@ -132,7 +132,6 @@ def _per_distinct(
 
 def _phone_checker(region: str | None) -> Callable[[str], tuple[str | None, str | None]]:
     def check(value: str) -> tuple[str | None, str | None]:
-        shown = _show(value)
         try:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException as exc:
@@ -144,13 +143,14 @@ def _phone_checker(region: str | None) -> Callable[[str], tuple[str | None, str 
                 )
             else:
                 hint = _PARSE_REASONS.get(exc.error_type, "not a phone number")
-            return None, f"phone: {shown} is not a possible phone number ({hint})"
+            return None, f"phone: {_show(value)} is not a possible phone number ({hint})"
         outcome = phonenumbers.is_possible_number_with_reason(number)
         if outcome != phonenumbers.ValidationResult.IS_POSSIBLE:
             reason = _POSSIBLE_REASONS.get(outcome, "not possible")
-            return None, f"phone: {shown} is not a possible phone number ({reason})"
+            return None, f"phone: {_show(value)} is not a possible phone number ({reason})"
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         if len(e164) > PHONE_MAX:
+            shown = _show(value)
             return None, f"phone: {shown} is longer than {PHONE_MAX} characters in E.164 form"
         return e164, None
 
@@ -278,10 +278,7 @@ def clean_contacts(df: pd.DataFrame, *, default_region: str | None = "US") -> Cl
             f"unknown default region {default_region!r}: use an ISO 3166 code such as US, GB, IN"
         )
     index = df.index
-    if ROW_NUMBER in df.columns:
-        row_number = pd.to_numeric(df[ROW_NUMBER]).astype("int64")
-    else:
-        row_number = pd.Series(range(1, len(df) + 1), index=index, dtype="int64")
+    row_number = row_numbers(df)
 
     text: dict[str, pd.Series] = {}
     for field in ("id", "first_name", *_FREE_TEXT, "phone", "email", FULL_NAME):

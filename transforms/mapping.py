@@ -214,7 +214,7 @@ def _preset_mapping(name: str, columns: Sequence[str]) -> dict[str, str]:
     return resolved
 
 
-def detect_preset(columns: Sequence[str]) -> str:
+def detect_preset(columns: Iterable[str]) -> str:
     """Recognise which CRM produced an export from its header row.
 
     Args:
@@ -258,7 +258,7 @@ def detect_preset(columns: Sequence[str]) -> str:
 
 
 def resolve_mapping(
-    columns: Sequence[str],
+    columns: Iterable[str],
     mapping: str | Mapping[str, str | None] = "auto",
     *,
     overrides: Mapping[str, str | None] | None = None,
@@ -390,6 +390,15 @@ def _csv_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def row_numbers(df: pd.DataFrame) -> pd.Series:
+    """The frame's ``_row_number`` column when it holds whole numbers, else 1..n."""
+    if ROW_NUMBER in df.columns:
+        numbers = pd.to_numeric(df[ROW_NUMBER], errors="coerce")
+        if bool(numbers.notna().all()) and bool((numbers % 1 == 0).all()):
+            return numbers.astype("int64")
+    return pd.Series(range(1, len(df) + 1), index=df.index, dtype="int64")
+
+
 def _coalesce(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     """First non-empty normalized value across ``columns`` (in order), as dtype ``str``."""
     result = normalize_text(frame[columns[0]])
@@ -439,10 +448,7 @@ def apply_mapping(
             sources.setdefault(target, []).append(column)
 
     out = pd.DataFrame(index=df.index)
-    if ROW_NUMBER in frame.columns:
-        out[ROW_NUMBER] = pd.to_numeric(frame[ROW_NUMBER]).astype("int64")
-    else:
-        out[ROW_NUMBER] = pd.RangeIndex(1, len(frame) + 1)
+    out[ROW_NUMBER] = row_numbers(frame)
 
     field_values: dict[str, pd.Series] = {}
     for target, cols in sources.items():

@@ -317,3 +317,8 @@ def test_load_mapping_file_errors_name_the_file(
         load_mapping_file(path)
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_a_non_numeric_row_number_column_is_replaced() -> None:
+    df = frame({"first_name": "a", "_row_number": "x"}, {"first_name": "b", "_row_number": "7"})
+    assert apply_mapping(df)["_row_number"].tolist() == [1, 2]
