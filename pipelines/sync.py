@@ -33,7 +33,7 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import DestinationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.client import LynkistClient, LynkistError
+from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.source import lynkist_source
 from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, TABLE_NAME
@@ -87,6 +87,7 @@ class SyncSettings:
         page_limit: Contacts per page (1-100).
         max_rescans: Extra full scans allowed when the listing shifts during a scan.
         create_views: Refresh the analysis views (``transforms.views``) after loading.
+        retry: The client's retry policy (default: the client's).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -102,6 +103,7 @@ class SyncSettings:
     page_limit: int = PAGE_LIMIT
     max_rescans: int = MAX_RESCANS
     create_views: bool = True
+    retry: RetryPolicy | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -399,6 +401,7 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
                 settings.api_key,
                 timeout=settings.timeout,
                 max_concurrency=settings.max_concurrency,
+                retry=settings.retry,
             ) as client:
                 source = lynkist_source(
                     settings.base_url,

@@ -131,12 +131,19 @@ class Mirror:
         value = self._state.get(contact_id, 0)
         self._state[contact_id] = value | _DELETED | _EMITTED
 
-    def unseen_live(self) -> list[str]:
-        """Ids live in the warehouse that no scan of this run saw: the delete candidates."""
+    def missing_from(self, pass_no: int) -> list[str]:
+        """Delete candidates: warehouse-live ids that scan ``pass_no`` did not see.
+
+        The last scan is the one that counts: a contact seen by an earlier scan but not by the
+        last one may have been archived in between. Ids this run emitted are left out — their
+        row is not in the warehouse yet, and a second version in the same load would be
+        ambiguous; the next run checks them.
+        """
         return [
             contact_id
             for contact_id, value in self._state.items()
-            if not value & _DELETED and not (value >> _PASS_SHIFT) & _PASS_MASK
+            if not value & (_DELETED | _EMITTED)
+            and ((value >> _PASS_SHIFT) & _PASS_MASK) != pass_no
         ]
 
 

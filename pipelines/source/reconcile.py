@@ -9,7 +9,8 @@ archives between page requests. So:
 2. Re-scan: when the pagination totals changed during the scan, or fewer distinct ids were seen
    than the listing claims, a shift may have hidden contacts: scan again (bounded). Whatever
    is still hidden is new / different at the next run, which picks it up.
-3. Confirm: live warehouse contacts no scan saw are fetched one by one (concurrently). 404 ->
+3. Confirm: live warehouse contacts the last scan did not see are fetched one by one
+   (concurrently). 404 ->
    re-emitted from the warehouse with ``is_deleted = true``; 200 -> live (a shift skipped it),
    emitted if changed. Nothing is marked deleted without its 404.
 """
@@ -105,7 +106,7 @@ class Reconciler:
                 break
             if pass_no <= self.max_rescans:
                 log.info("listing shifted during scan %d; scanning again", pass_no)
-        candidates = self.mirror.unseen_live()
+        candidates = self.mirror.missing_from(pass_no)
         self.stats.delete_candidates = len(candidates)
         yield from self._confirm(candidates, pass_no + 1)
         self.stats.set_phase("done")
