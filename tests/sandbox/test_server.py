@@ -23,14 +23,15 @@ from tests.sandbox.conftest import api_client, create
 
 
 def test_process_mode_serves_and_stops() -> None:
-    config = SandboxConfig(seed_contacts=25, seed=4, latency_ms=1, idempotent_bulk=True)
+    config = SandboxConfig(latency_ms=1, idempotent_bulk=True)
     server = SandboxServer(config, mode="process").start()
     try:
         assert server.pid is not None and server.pid != os.getpid()
         assert server.state is None
-        with api_client(server, kind="ro") as http:
+        with api_client(server) as http:
+            made = create(http)
             body = http.get("", params={"limit": 100}).json()
-        assert body["pagination"]["total_items"] == 25
+        assert body["data"] == [made]
         assert server.admin.settings()["idempotent_bulk"] is True
         assert server.admin.settings()["latency_ms"] == 1
         assert set(server.keys) == {"acme", "globex"}
@@ -106,8 +107,6 @@ def test_cli_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             "sandbox",
             "--port",
             "0",
-            "--seed-contacts",
-            "7",
             "--info-file",
             str(info_file),
             "--faults",
@@ -128,7 +127,7 @@ def test_cli_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         response = httpx.get(
             info["base_url"] + API_BASE_PATH, headers={"Authorization": f"Bearer {key}"}
         )
-        assert response.json()["pagination"]["total_items"] == 7
+        assert response.json()["pagination"]["total_items"] == 0
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
@@ -139,6 +138,54 @@ def test_cli_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert all(k in text for kinds in info["keys"].values() for k in kinds.values())
     assert f"curl {info['base_url']}{API_BASE_PATH}" in text.replace("'", "")
     assert "sandbox stopped" in text
+
+
+def test_cli_flags_map_onto_the_config() -> None:
+    from pipelines.cli import build_parser
+    from pipelines.cli.sandbox import config_from_args
+
+    args = build_parser().parse_args(
+        [
+            "sandbox",
+            "--db",
+            "f.db",
+            "--seed-contacts",
+            "9",
+            "--seed",
+            "4",
+            "--latency-ms",
+            "2.5",
+            "--rate-limit",
+            "3",
+            "--burst",
+            "6",
+            "--retry-after",
+            "mixed",
+            "--faults",
+            "5xx=0.1,slow=0.2:30,seed=5",
+            "--idempotent-bulk",
+            "--webhook",
+            "http://127.0.0.1:9/a",
+            "--webhook",
+            "http://127.0.0.1:9/b",
+            "--webhook-secret",
+            "s3",
+        ]
+    )
+    assert config_from_args(args) == SandboxConfig(
+        db_path="f.db",
+        seed_contacts=9,
+        seed=4,
+        latency_ms=2.5,
+        rate_limit=3,
+        burst=6,
+        retry_after="mixed",
+        faults=FaultSpec(error_5xx=0.1, slow=0.2, slow_ms=30, seed=5),
+        idempotent_bulk=True,
+        webhook_urls=["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"],
+        webhook_secret="s3",
+    )
+    assert args.port == 8765 and args.host == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
