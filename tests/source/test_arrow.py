@@ -1,0 +1,128 @@
+"""API contact dicts -> Arrow tables, fingerprints, and the mirror's per-contact decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from pipelines.source.arrow import contacts_table, datetime_micros, fingerprints, parse_timestamps
+from pipelines.source.mirror import Decision, Mirror
+from pipelines.source.settings import ARROW_SCHEMA
+
+CONTACT = {
+    "id": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+    "first_name": "Anurag",
+    "last_name": "Sharma",
+    "phone": "+919999999999",
+    "email": "anurag@acme.test",
+    "company": "Acme Corp",
+    "job_title": "Founder",
+    "status": "lead",
+    "tags": ["india", "saas"],
+    "custom_fields": {"plan": "starter", "seats": 3},
+    "created_at": "2026-05-12T08:00:00Z",
+    "updated_at": "2026-05-25T11:14:33.123456Z",
+}
+
+
+def test_known_fields_are_typed() -> None:
+    table = contacts_table([CONTACT, {**CONTACT, "id": "b", "updated_at": None, "tags": []}])
+    assert table.schema.equals(ARROW_SCHEMA)
+    row = table.to_pylist()[0]
+    assert row["tags"] == '["india","saas"]'
+    assert row["custom_fields"] == '{"plan":"starter","seats":3}'
+    assert row["updated_at"] == datetime(2026, 5, 25, 11, 14, 33, 123456, tzinfo=UTC)
+    assert row["is_deleted"] is False and row["deleted_at"] is None
+    assert table.to_pylist()[1]["updated_at"] is None
+
+
+def test_unknown_fields_become_text_columns() -> None:
+    rows = [
+        {**CONTACT, "loyalty_tier": "gold", "score": {"value": 7}},
+        {**CONTACT, "id": "b", "loyalty_tier": None},
+    ]
+    table = contacts_table(rows)
+    assert table.column_names[-2:] == ["loyalty_tier", "score"]
+    assert table["loyalty_tier"].to_pylist() == ["gold", None]
+    assert table["score"].to_pylist() == ['{"value":7}', None]
+
+
+def test_non_string_in_a_text_field_is_kept_as_json_text() -> None:
+    table = contacts_table([{**CONTACT, "phone": 919999999999, "status": ["a"]}])
+    assert table["phone"].to_pylist() == ["919999999999"]
+    assert table["status"].to_pylist() == ['["a"]']
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-05-12T08:00:00.123456Z", datetime(2026, 5, 12, 8, 0, 0, 123456, tzinfo=UTC)),
+        ("2026-05-12T10:00:00+02:00", datetime(2026, 5, 12, 8, 0, tzinfo=UTC)),
+        ("2026-05-12T08:00:00", datetime(2026, 5, 12, 8, 0, tzinfo=UTC)),  # no offset: UTC
+        ("2026-05-12T08:00:00.123456789Z", datetime(2026, 5, 12, 8, 0, 0, 123456, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_forms(text: str, expected: datetime) -> None:
+    assert parse_timestamps([text, None]).to_pylist() == [expected, None]
+
+
+def test_garbage_timestamp_names_the_field() -> None:
+    with pytest.raises(ValueError, match="'created_at'.*'yesterday'"):
+        parse_timestamps(["yesterday"], "created_at")
+
+
+def test_fingerprint_is_updated_at_else_created_at() -> None:
+    table = contacts_table([CONTACT, {**CONTACT, "id": "b", "updated_at": None}])
+    updated = datetime(2026, 5, 25, 11, 14, 33, 123456, tzinfo=UTC)
+    created = datetime(2026, 5, 12, 8, 0, tzinfo=UTC)
+    assert fingerprints(table) == [datetime_micros(updated), datetime_micros(created)]
+    assert datetime_micros(created.replace(tzinfo=None)) == datetime_micros(created)
+
+
+def test_mirror_decisions_over_one_run() -> None:
+    mirror = Mirror()
+    mirror.add("same", 100, deleted=False)
+    mirror.add("newer", 100, deleted=False)
+    mirror.add("older", 100, deleted=False)  # late commit: fingerprint went back in time
+    mirror.add("dead", 100, deleted=True)
+    mirror.add("gone", 100, deleted=False)
+
+    assert mirror.observe("same", 100, 1) is Decision.UNCHANGED
+    assert mirror.observe("newer", 200, 1) is Decision.UPDATED
+    assert mirror.observe("older", 50, 1) is Decision.UPDATED
+    assert mirror.observe("dead", 100, 1) is Decision.RESTORED
+    assert mirror.observe("fresh", None, 1) is Decision.NEW
+    # duplicates of the same version (page overlap) are skipped
+    assert mirror.observe("newer", 200, 1) is Decision.SEEN
+    assert mirror.observe("fresh", None, 2) is Decision.SEEN
+    # changed again after being emitted: not emitted twice in one load
+    assert mirror.observe("newer", 300, 2) is Decision.CONFLICT
+    # skipped as unchanged, then changed during the run: emitted
+    assert mirror.observe("same", 150, 2) is Decision.LATE_CHANGE
+    assert [d.emit for d in (Decision.CONFLICT, Decision.LATE_CHANGE)] == [False, True]
+
+    # "older" was seen by pass 1 only, "gone" by none; emitted ids are never candidates
+    assert sorted(mirror.missing_from(2)) == ["gone"]
+    mirror.add("quiet", 5, deleted=False)
+    mirror.observe("quiet", 5, 1)
+    assert sorted(mirror.missing_from(2)) == ["gone", "quiet"]
+    assert sorted(mirror.missing_from(1)) == ["gone"]
+
+
+def test_mirror_packs_negative_and_missing_fingerprints() -> None:
+    mirror = Mirror()
+    mirror.add("old", -86_400_000_000, deleted=False)  # 1969
+    mirror.add("none", None, deleted=False)
+    assert mirror.observe("old", -86_400_000_000, 1) is Decision.UNCHANGED
+    assert mirror.observe("none", None, 1) is Decision.UNCHANGED
+    assert mirror.is_live("old") and not mirror.is_live("missing")
+
+
+def test_tables_concatenate_across_pages_with_different_extra_fields() -> None:
+    a = contacts_table([{**CONTACT, "extra_a": "x"}])
+    b = contacts_table([{**CONTACT, "id": "b", "extra_b": "y"}])
+    merged = pa.concat_tables([a, b], promote_options="default")
+    assert merged["extra_a"].to_pylist() == ["x", None]
+    assert merged["extra_b"].to_pylist() == [None, "y"]
