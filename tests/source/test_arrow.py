@@ -69,7 +69,7 @@ def test_timestamp_forms(text: str, expected: datetime) -> None:
 
 
 def test_garbage_timestamp_names_the_field() -> None:
-    with pytest.raises(ValueError, match="'created_at'.*'yesterday'"):
+    with pytest.raises(ValueError, match=r"'created_at'.*'yesterday'"):
         parse_timestamps(["yesterday"], "created_at")
 
 

@@ -77,7 +77,7 @@ class _AddsFields(BaseHTTPRequestHandler):
             "content-type", ""
         ):
             payload = response.json()
-            contacts = payload["data"] if "data" in payload else [payload]
+            contacts = payload.get("data", [payload])
             for i, contact in enumerate(contacts):
                 contact["loyalty_tier"] = "gold" if i % 2 else None
                 contact["scores"] = {"nps": i}
