@@ -70,6 +70,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="warehouse file with the mirror and push_results (default: lynkist.duckdb)",
     )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="most requests in flight (fewer after 429s; default: 16)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(func=run)
@@ -141,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from pipelines.sink import PushSettings, PushUsageError, run_push
     from pipelines.sink.journal import PushLockedError
+    from pipelines.sync import SyncError
 
     console = Console(stderr=False, quiet=args.quiet)
     errors = Console(stderr=True)
@@ -166,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         default_region=args.default_region or None,
         duckdb_path=args.duckdb,
         results_path=args.results,
+        max_concurrency=max(1, args.max_concurrency),
     )
     _check_writable(Path(args.duckdb))
     try:
@@ -175,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except PushLockedError as exc:
+    except (PushLockedError, SyncError) as exc:
         errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
         return EXIT_FAILURE
     except LynkistError as exc:
@@ -251,7 +260,9 @@ def _render(console: Any, report: Any) -> None:
     summary = report.summary
     planned = summary["planned"]
     if report.dry_run:
-        table = Table(title=f"Push plan (dry run, {summary['total']} rows) — nothing written")
+        table = Table(
+            title=f"Push plan (dry run, {summary['total']} rows): nothing written", min_width=60
+        )
         table.add_column("action")
         table.add_column("rows", justify="right")
         for action in ("create", "update", "unchanged", "reject"):
@@ -268,7 +279,7 @@ def _render(console: Any, report: Any) -> None:
             console.print(diff)
         _render_problems(console, report.results, "reason")
         return
-    table = Table(title=f"Push {report.run_id}: {summary['total']} rows")
+    table = Table(title=f"Push {report.run_id}: {summary['total']} rows", min_width=60)
     table.add_column("outcome")
     table.add_column("rows", justify="right")
     for outcome in ("created", "updated", "unchanged", "rejected", "failed"):

@@ -88,7 +88,7 @@ class PushSettings:
     duckdb_path: str | Path = "lynkist.duckdb"
     dataset: str = "lynkist"
     results_path: str | Path | None = None
-    max_concurrency: int = 8
+    max_concurrency: int = 16
     timeout: float = 30.0
     max_rounds: int = 5
     inflight_grace_s: float | None = None
@@ -193,7 +193,7 @@ def push_dataframe(
     duckdb_path: str | Path = "lynkist.duckdb",
     results_path: str | Path | None = None,
     mapping_overrides: Mapping[str, str | None] | None = None,
-    max_concurrency: int = 8,
+    max_concurrency: int = 16,
     timeout: float = 30.0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PushReport:
@@ -302,6 +302,8 @@ def run_push(
             frame["outcome"] = "planned"
             summary: dict[str, Any] = {
                 "total": len(plan.rows),
+                "rejected": counts["reject"],
+                "failed": 0,
                 "planned": counts,
                 "write_calls": 0,
                 "duration_s": time.monotonic() - started,
@@ -318,23 +320,27 @@ def run_push(
             done += n
             note("push", done, len(plan.rows))
 
-        with LynkistClient(
-            settings.base_url,
-            settings.api_key,
-            timeout=settings.timeout,
-            max_concurrency=settings.max_concurrency,
-        ) as client:
-            execution: Execution = execute_plan(
-                client,
-                plan,
-                default_region=settings.default_region,
-                max_rounds=settings.max_rounds,
-                settle_s=settings.timeout,
-                before_bulk=journal.mark_sent,
-                progress=advance,
-            )
-            stats = client.stats.snapshot()
-        journal.clear()
+        try:
+            with LynkistClient(
+                settings.base_url,
+                settings.api_key,
+                timeout=settings.timeout,
+                max_concurrency=settings.max_concurrency,
+            ) as client:
+                execution: Execution = execute_plan(
+                    client,
+                    plan,
+                    default_region=settings.default_region,
+                    max_rounds=settings.max_rounds,
+                    settle_s=settings.timeout,
+                    before_bulk=journal.mark_sent,
+                    progress=advance,
+                )
+                stats = client.stats.snapshot()
+        finally:
+            # execute_plan returns (or raises) only once no call is in flight any more; only
+            # a killed process leaves the journal behind.
+            journal.clear()
         timings["execute_s"] = time.monotonic() - t0
 
         results = execution.results
