@@ -13,19 +13,22 @@ from contextlib import contextmanager
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
+    seq INTEGER PRIMARY KEY,
     tenant TEXT NOT NULL,
     id TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT,
     archived_at TEXT,
     status TEXT,
-    tags TEXT NOT NULL,
+    tags TEXT NOT NULL,  -- "\x1fa\x1fb\x1f": exact tag match with instr()
     search_text TEXT NOT NULL,
     doc TEXT NOT NULL,
-    PRIMARY KEY (tenant, id)
-) WITHOUT ROWID;
+    UNIQUE (tenant, id)
+);
 CREATE INDEX IF NOT EXISTS contacts_live_order
     ON contacts (tenant, created_at DESC, id DESC) WHERE archived_at IS NULL;
+CREATE INDEX IF NOT EXISTS contacts_live_status
+    ON contacts (tenant, status, created_at DESC, id DESC) WHERE archived_at IS NULL;
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     tenant TEXT NOT NULL,
     key TEXT NOT NULL,
