@@ -12,32 +12,39 @@ Import the fixtures explicitly where needed::
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from pipelines.client import LynkistClient
 from pipelines.sandbox import SandboxServer
+from pipelines.sink import push_dataframe
 from pipelines.sink.results import load_results
-from transforms.views import create_views
+from pipelines.sync import SyncSettings, make_pipeline, run_sync
 
 SEED_CONTACTS = 500
+PG_CREDENTIALS_ENV = "DESTINATION__POSTGRES__CREDENTIALS"
 
 #: Contacts the data-quality checks must flag (created through the API like any other).
 ANOMALIES: list[dict[str, Any]] = [
     {"first_name": "Dup", "last_name": "One", "email": "dup.person@acme.test", "phone": None},
     {"first_name": "Dup", "last_name": "Two", "email": "Dup.Person@acme.test", "phone": None},
     {"first_name": "Dup", "last_name": "Three", "email": "DUP.PERSON@ACME.TEST", "phone": None},
-    {"first_name": "Tel", "last_name": "One", "phone": "+14155550100", "tags": ["dq"]},
+    {
+        "first_name": "Tel",
+        "last_name": "One",
+        "phone": "+14155550100",
+        "email": "tel@acme.test",
+        "tags": ["dq"],
+    },
     {"first_name": "Tel", "last_name": "Two", "phone": "+1 415-555-0100", "tags": ["dq"]},
     {"first_name": "Local", "phone": "(415) 555-0199", "status": "lead"},
     {"first_name": "Zero", "phone": "+0123456789", "status": "prospect"},
@@ -53,6 +60,8 @@ PUSH_ROWS: list[dict[str, str]] = [
     {"first_name": "", "last_name": "Nameless", "email": "nameless@acme.test"},
     {"first_name": "Bad", "last_name": "Email", "email": "not-an-email"},
     {"first_name": "Bad", "last_name": "Email2", "email": "also@not@valid"},
+    {"first_name": "Tel", "last_name": "One-Updated", "email": "tel@acme.test"},
+    {"first_name": "Dup", "last_name": "Ambiguous", "email": "dup.person@acme.test"},
 ]
 
 
@@ -84,97 +93,21 @@ def reset_sandbox(sandbox: SandboxServer) -> None:
     admin.clear_requests()
 
 
-def _parse_ts(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _interim_sync(pipeline: dlt.Pipeline, contacts: list[dict[str, Any]]) -> None:
-    """INTERIM until pipelines.sync lands: load contacts shaped per the warehouse contract."""
-    rows = [
-        {
-            **{
-                k: c[k]
-                for k in (
-                    "id",
-                    "first_name",
-                    "last_name",
-                    "phone",
-                    "email",
-                    "company",
-                    "job_title",
-                    "status",
-                )
-            },
-            "tags": json.dumps(c["tags"]),
-            "custom_fields": json.dumps(c["custom_fields"]),
-            "created_at": _parse_ts(c["created_at"]),
-            "updated_at": _parse_ts(c["updated_at"]),
-            "is_deleted": c["archived_at"] is not None,
-            "deleted_at": _parse_ts(c["archived_at"]),
-        }
-        for c in contacts
-    ]
-    hints: dict[str, Any] = {
-        "tags": {"data_type": "json"},
-        "custom_fields": {"data_type": "json"},
-        "updated_at": {"data_type": "timestamp", "timezone": True},
-        "deleted_at": {"data_type": "timestamp", "timezone": True},
-        "job_title": {"data_type": "text"},
-        "company": {"data_type": "text"},
-    }
-    resource = dlt.resource(
-        pa.Table.from_pylist(rows),
-        name="contacts",
-        primary_key="id",
-        write_disposition="merge",
-        columns=hints,
-    )
-    pipeline.run(resource)
-
-
-def _interim_push_results() -> pd.DataFrame:
-    """INTERIM until the real push: push_results rows shaped like pipelines.sink's."""
-    when = datetime.now(UTC)
-    outcomes = [
-        ("create", "created", 201, None),
-        ("create", "created", 201, None),
-        ("create", "created", 201, None),
-        ("reject", "rejected", None, "first_name: must be at least 1 character"),
-        ("reject", "rejected", None, "email: 'not-an-email' is not a valid email address"),
-        ("reject", "rejected", None, "email: 'also@not@valid' is not a valid email address"),
-    ]
-    return pd.DataFrame(
-        {
-            "run_id": ["interim-run"] * len(outcomes),
-            "row_number": pd.array(range(1, len(outcomes) + 1), dtype="Int64"),
-            "match_key": [r["email"] for r in PUSH_ROWS],
-            "action": [o[0] for o in outcomes],
-            "outcome": [o[1] for o in outcomes],
-            "http_status": pd.array([o[2] for o in outcomes], dtype="Int64"),
-            "error": pd.Series([o[3] for o in outcomes], dtype=object),
-            "contact_id": pd.Series([None] * len(outcomes), dtype=object),
-            "pushed_at": pd.Series([when] * len(outcomes), dtype="datetime64[us, UTC]"),
-        }
-    )
-
-
-def _make_pipeline(
-    tmp: Path, destination: str, pg_dsn: str | None
-) -> tuple[dlt.Pipeline, Path | None]:
-    if destination == "duckdb":
-        path = tmp / "warehouse.duckdb"
-        dest: Any = dlt.destinations.duckdb(str(path))
-    else:
-        path, dest = None, dlt.destinations.postgres(credentials=pg_dsn)
-    # a private dataset on PostgreSQL: the server is shared with other tests of the session
-    dataset = "lynkist" if destination == "duckdb" else f"lynkist_views_{uuid.uuid4().hex[:8]}"
-    pipeline = dlt.pipeline(
-        f"lynkist_{destination}",
-        destination=dest,
-        dataset_name=dataset,
-        pipelines_dir=str(tmp / "dlt"),
-    )
-    return pipeline, path
+@contextlib.contextmanager
+def _postgres_credentials(dsn: str | None) -> Iterator[None]:
+    """dlt reads the postgres destination's credentials from the environment."""
+    if dsn is None:
+        yield
+        return
+    previous = os.environ.get(PG_CREDENTIALS_ENV)
+    os.environ[PG_CREDENTIALS_ENV] = dsn
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PG_CREDENTIALS_ENV, None)
+        else:
+            os.environ[PG_CREDENTIALS_ENV] = previous
 
 
 def build_warehouse(
@@ -184,26 +117,66 @@ def build_warehouse(
     reset_sandbox(sandbox)
     sandbox.admin.seed("acme", SEED_CONTACTS, seed=1)
     seeded = sandbox.admin.contacts("acme")
-    pipeline, path = _make_pipeline(tmp, destination, pg_dsn)
-    with LynkistClient(sandbox.base_url, sandbox.keys["acme"]["rw"]) as client:
-        result = client.bulk_create(
-            [{k: v for k, v in a.items() if v is not None} for a in ANOMALIES]
+    base_url, api_key = sandbox.base_url, sandbox.keys["acme"]["rw"]
+    duckdb_path = tmp / "lynkist.duckdb"  # the default name: catalog == dataset name
+    settings = SyncSettings(
+        base_url=base_url,
+        api_key=api_key,
+        duckdb_path=duckdb_path,
+        destination=destination,
+        # a private dataset on PostgreSQL: the server is shared with other tests of the session
+        dataset="lynkist" if destination == "duckdb" else f"lynkist_views_{uuid.uuid4().hex[:8]}",
+        pipelines_dir=tmp / "dlt",
+    )
+    with _postgres_credentials(pg_dsn):
+        with LynkistClient(base_url, api_key) as client:
+            result = client.bulk_create(
+                [{k: v for k, v in a.items() if v is not None} for a in ANOMALIES]
+            )
+            assert result.failed == 0, result.errors
+            run_sync(settings)
+            for contact in seeded[:7]:
+                client.delete_contact(contact["id"])
+            client.delete_contact(  # archiving one duplicate leaves two still ambiguous
+                next(c["id"] for c in sandbox.admin.contacts("acme") if c["last_name"] == "Three")
+            )
+            for contact in seeded[10:13]:
+                client.update_contact(contact["id"], {"status": "customer", "tags": ["upgraded"]})
+            client.create_contact({"first_name": "Late", "tags": ["upgraded", "late"]})
+        # the push keeps its mirror in DuckDB; on PostgreSQL its results are recorded there too
+        push = push_dataframe(
+            pd.DataFrame(PUSH_ROWS, dtype=object),
+            base_url=base_url,
+            api_key=api_key,
+            mapping="lynkist",
+            duckdb_path=duckdb_path if destination == "duckdb" else tmp / "push-mirror.duckdb",
         )
-        assert result.failed == 0, result.errors
-        _interim_sync(pipeline, sandbox.admin.contacts("acme"))
-        for contact in seeded[:7]:
-            client.delete_contact(contact["id"])
-        client.delete_contact(  # archiving one duplicate leaves the other two still ambiguous
-            next(c["id"] for c in sandbox.admin.contacts("acme") if c["last_name"] == "Three")
+        pipeline = make_pipeline(settings)
+        if destination != "duckdb":
+            load_results(
+                dlt.pipeline(
+                    "lynkist_push",
+                    pipelines_dir=str(tmp / "dlt"),
+                    destination=pipeline.destination,
+                    dataset_name=settings.dataset,
+                ),
+                push.results,
+            )
+        summary = run_sync(settings)  # creates the views, push_* included
+    if pg_dsn is not None:  # credentials in hand, so tests can query without the env variable
+        pipeline = dlt.pipeline(
+            pipeline.pipeline_name,
+            pipelines_dir=pipeline.pipelines_dir,
+            destination=dlt.destinations.postgres(credentials=pg_dsn),
+            dataset_name=settings.dataset,
         )
-        for contact in seeded[10:13]:
-            client.update_contact(contact["id"], {"status": "customer", "tags": ["upgraded"]})
-        client.create_contact({"first_name": "Late", "tags": ["upgraded", "late"]})
-    push_results = _interim_push_results()
-    load_results(pipeline, push_results)
-    _interim_sync(pipeline, sandbox.admin.contacts("acme"))
-    views = create_views(pipeline)
-    return DemoWarehouse(pipeline, path, sandbox.admin.contacts("acme"), push_results, views)
+    return DemoWarehouse(
+        pipeline,
+        duckdb_path if destination == "duckdb" else None,
+        sandbox.admin.contacts("acme"),
+        push.results,
+        summary.views,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pytest
+from matplotlib.container import BarContainer
 
 from pipelines.cli import main
 from pipelines.report import CHARTS, build_report, load_views, open_warehouse
@@ -146,10 +148,10 @@ def test_charts_have_titles_labelled_axes_and_the_views_numbers(
         assert spec.caption.endswith("."), spec.filename
 
     funnel = next(s for s in CHARTS if s.filename == "status_funnel.png").draw(data)
-    bars = {
-        t.get_text(): p.get_width()
-        for t, p in zip(funnel.axes[0].get_yticklabels(), funnel.axes[0].patches, strict=True)
-    }
+    ax = funnel.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    widths = [bar.get_width() for bar in cast(BarContainer, ax.containers[0]).patches]
+    bars = dict(zip(labels, widths, strict=True))
     live = warehouse.live
     assert bars["lead"] == sum(1 for c in live if c["status"] == "lead")
     assert sum(bars.values()) == len(live)

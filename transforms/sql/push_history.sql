@@ -17,6 +17,6 @@ WITH runs AS (
     FROM push_results
     GROUP BY run_id
 )
-SELECT r.*, e.error AS top_error, COALESCE(e.rows, 0) AS top_error_rows
+SELECT r.*, e.reason AS top_error, COALESCE(e.rows, 0) AS top_error_rows
 FROM runs AS r
 LEFT JOIN push_error_reasons AS e ON e.run_id = r.run_id AND e.rank = 1
