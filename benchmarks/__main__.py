@@ -28,10 +28,18 @@ SCENARIOS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run for CI")
-    parser.add_argument("--only", choices=sorted(SCENARIOS), action="append",
-                        help="run only these scenarios (repeatable)")
-    parser.add_argument("--json", type=Path, default=Path("bench-results/bench.json"),
-                        help="where to write the results as JSON")
+    parser.add_argument(
+        "--only",
+        choices=sorted(SCENARIOS),
+        action="append",
+        help="run only these scenarios (repeatable)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench-results/bench.json"),
+        help="where to write the results as JSON",
+    )
     args = parser.parse_args(argv)
 
     sizes = Sizes.quick() if args.quick else Sizes()
@@ -53,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column)
     for row in ctx.rows:
         met = "" if row.met is None else ("yes" if row.met else "NO")
-        table.add_row(row.scenario, row.metric, str(row.ours), str(row.baseline), row.note,
-                      row.target, met)
+        table.add_row(
+            row.scenario, row.metric, str(row.ours), str(row.baseline), row.note, row.target, met
+        )
     console.print(table)
     console.print(f"total {time.perf_counter() - started:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)

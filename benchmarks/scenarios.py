@@ -141,9 +141,7 @@ def full_and_incremental_sync(ctx: Context, capacity: float) -> None:
             duckdb_path=str(ctx.workdir / "rest_api" / "rest_api.duckdb"),
         )
         base_requests = len(_requests(server))
-        extract = run_job(
-            "extract", ctx.workdir / "extract", base_url=server.base_url, api_key=key
-        )
+        extract = run_job("extract", ctx.workdir / "extract", base_url=server.base_url, api_key=key)
         lower_bound = pages / CONCURRENCY * LATENCY_MS / 1000
 
         server.admin.set_settings(latency_ms=0)
@@ -160,26 +158,52 @@ def full_and_incremental_sync(ctx: Context, capacity: float) -> None:
     speedup = base.wall_s / ours.wall_s
     s = f"1 full sync {n:,}"
     ctx.rows += [
-        Row(s, "wall s (ours | dlt rest_api)", _r(ours.wall_s), _r(base.wall_s),
-            f"{speedup:.1f}x faster", ">= 5x", speedup >= 5),
+        Row(
+            s,
+            "wall s (ours | dlt rest_api)",
+            _r(ours.wall_s),
+            _r(base.wall_s),
+            f"{speedup:.1f}x faster",
+            ">= 5x",
+            speedup >= 5,
+        ),
         Row(s, "requests", our_requests, base_requests),
         Row(s, "rows/s", round(n / ours.wall_s), round(n / base.wall_s)),
         Row(s, "peak RSS MB", _r(ours.peak_rss_mb), _r(base.peak_rss_mb)),
         Row(s, "rows loaded", ours.output["new"], base.output["rows"]),
-        Row(s, "extract s (ours | lower bound pages/conc x latency)",
-            _r(extract.output["extract_s"]), _r(lower_bound),
-            f"{extract.output['extract_s'] / lower_bound:.2f}x bound", "<= 1.5x",
-            extract.output["extract_s"] / lower_bound <= 1.5),
+        Row(
+            s,
+            "extract s (ours | lower bound pages/conc x latency)",
+            _r(extract.output["extract_s"]),
+            _r(lower_bound),
+            f"{extract.output['extract_s'] / lower_bound:.2f}x bound",
+            "<= 1.5x",
+            extract.output["extract_s"] / lower_bound <= 1.5,
+        ),
     ]
     sandbox_share = (pages / extract.output["extract_s"]) / capacity
     if sandbox_share > 0.5:
-        ctx.rows.append(Row(s, "sandbox-bound?", f"{sandbox_share:.0%} of its capacity", "",
-                            "extraction figure may be bounded by the sandbox"))
+        ctx.rows.append(
+            Row(
+                s,
+                "sandbox-bound?",
+                f"{sandbox_share:.0%} of its capacity",
+                "",
+                "extraction figure may be bounded by the sandbox",
+            )
+        )
     written = incremental.output["rows_written"]
     ctx.rows += [
         Row(f"2 incremental ({changed} changed)", "wall s", _r(incremental.wall_s)),
-        Row(f"2 incremental ({changed} changed)", "rows written", written, changed,
-            "", "= changes", written == changed),
+        Row(
+            f"2 incremental ({changed} changed)",
+            "rows written",
+            written,
+            changed,
+            "",
+            "= changes",
+            written == changed,
+        ),
     ]
 
 
@@ -199,13 +223,27 @@ def scale_sync(ctx: Context) -> None:
     s = f"3 scale {n:,}"
     ctx.rows += [
         Row(s, "wall s", _r(result.wall_s), "", f"{round(n / result.wall_s):,} rows/s"),
-        Row(s, f"peak RSS MB (at {n:,} | at {ctx.sizes.contacts:,})", _r(result.peak_rss_mb),
-            _r(small), f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
+        Row(
+            s,
+            f"peak RSS MB (at {n:,} | at {ctx.sizes.contacts:,})",
+            _r(result.peak_rss_mb),
+            _r(small),
+            f"{ratio:.2f}x",
+            "<= 1.5x",
+            ratio <= 1.5,
+        ),
     ]
 
 
-def _write_export(server: SandboxServer, ctx: Context, name: str, new: int, changed: int,
-                  unchanged: int, seed: int) -> Path:
+def _write_export(
+    server: SandboxServer,
+    ctx: Context,
+    name: str,
+    new: int,
+    changed: int,
+    unchanged: int,
+    seed: int,
+) -> Path:
     """A HubSpot-style export: ``new`` unknown rows, ``changed`` + ``unchanged`` known ones."""
     from pipelines.samples import export_from_contacts, generate_export
 
@@ -226,30 +264,59 @@ def push(ctx: Context) -> None:
     existing = sz.push_changed + sz.push_unchanged
     with sandbox(seed_contacts=existing * 2, seed=5, latency_ms=LATENCY_MS) as server:
         key = _key(server)
-        csv_path = _write_export(server, ctx, "push", sz.push_new, sz.push_changed,
-                                 sz.push_unchanged, seed=5)
+        csv_path = _write_export(
+            server, ctx, "push", sz.push_new, sz.push_changed, sz.push_unchanged, seed=5
+        )
         workdir = ctx.workdir / "push"
         server.admin.clear_requests()
-        ours = run_job("push", workdir, base_url=server.base_url, api_key=key,
-                       duckdb_path=str(workdir / "lynkist.duckdb"), csv_path=str(csv_path),
-                       results_path=str(workdir / "results.csv"))
-        writes = [r for r in _requests(server) if r["method"] in ("POST", "PATCH", "DELETE")
-                  and not r["path"].endswith("/search")]
+        ours = run_job(
+            "push",
+            workdir,
+            base_url=server.base_url,
+            api_key=key,
+            duckdb_path=str(workdir / "lynkist.duckdb"),
+            csv_path=str(csv_path),
+            results_path=str(workdir / "results.csv"),
+        )
+        writes = [
+            r
+            for r in _requests(server)
+            if r["method"] in ("POST", "PATCH", "DELETE") and not r["path"].endswith("/search")
+        ]
     with sandbox(seed_contacts=existing * 2, seed=5, latency_ms=LATENCY_MS) as server:
-        naive = run_job("naive_push", ctx.workdir / "naive", base_url=server.base_url,
-                        api_key=_key(server), csv_path=str(csv_path), limit=sz.naive_sample)
+        naive = run_job(
+            "naive_push",
+            ctx.workdir / "naive",
+            base_url=server.base_url,
+            api_key=_key(server),
+            csv_path=str(csv_path),
+            limit=sz.naive_sample,
+        )
     total = sz.push_new + existing
     per_row = naive.wall_s / max(1, naive.output["rows"])
     naive_total = per_row * total
     expected_writes = math.ceil(sz.push_new / 100) + sz.push_changed
     s = f"4 push {total:,} ({sz.push_new}/{sz.push_changed}/{sz.push_unchanged})"
     ctx.rows += [
-        Row(s, "wall s (ours | naive loop)", _r(ours.wall_s), _r(naive_total),
+        Row(
+            s,
+            "wall s (ours | naive loop)",
+            _r(ours.wall_s),
+            _r(naive_total),
             f"{naive_total / ours.wall_s:.0f}x faster; naive timed on {naive.output['rows']}"
-            " rows, scaled linearly", ">= 20x", naive_total / ours.wall_s >= 20),
-        Row(s, "write calls (ours | naive)", len(writes), total,
-            f"expected ceil(new/100)+changed = {expected_writes}", "= expected",
-            len(writes) == expected_writes),
+            " rows, scaled linearly",
+            ">= 20x",
+            naive_total / ours.wall_s >= 20,
+        ),
+        Row(
+            s,
+            "write calls (ours | naive)",
+            len(writes),
+            total,
+            f"expected ceil(new/100)+changed = {expected_writes}",
+            "= expected",
+            len(writes) == expected_writes,
+        ),
         Row(s, "outcomes", str(ours.output["outcomes"])),
     ]
 
@@ -259,37 +326,57 @@ def rate_limited(ctx: Context) -> None:
     sz = ctx.sizes
     limit = sz.rate_limit
     s = f"5 rate limit {limit:g} req/s"
-    with sandbox(seed_contacts=sz.rate_contacts, seed=9, rate_limit=limit,
-                 burst=int(limit)) as server:
+    with sandbox(
+        seed_contacts=sz.rate_contacts, seed=9, rate_limit=limit, burst=int(limit)
+    ) as server:
         key = _key(server)
         server.admin.clear_requests()
-        sync = run_job("sync", ctx.workdir / "rl_sync", base_url=server.base_url, api_key=key,
-                       duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist.duckdb"))
+        sync = run_job(
+            "sync",
+            ctx.workdir / "rl_sync",
+            base_url=server.base_url,
+            api_key=key,
+            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist.duckdb"),
+        )
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
-        ctx.rows += _rate_rows(s + " sync", ok, log, sync, limit,
-                               failed=sz.rate_contacts - sync.output["new"])
+        ctx.rows += _rate_rows(
+            s + " sync", ok, log, sync, limit, failed=sz.rate_contacts - sync.output["new"]
+        )
         changed = sz.rate_push_rows // 2
-        csv_path = _write_export(server, ctx, "rl_push", sz.rate_push_rows - changed, changed,
-                                 0, seed=11)
+        csv_path = _write_export(
+            server, ctx, "rl_push", sz.rate_push_rows - changed, changed, 0, seed=11
+        )
         server.admin.clear_requests()
-        pushed = run_job("push", ctx.workdir / "rl_sync", base_url=server.base_url, api_key=key,
-                         duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist.duckdb"),
-                         csv_path=str(csv_path),
-                         results_path=str(ctx.workdir / "rl_sync" / "results.csv"))
+        pushed = run_job(
+            "push",
+            ctx.workdir / "rl_sync",
+            base_url=server.base_url,
+            api_key=key,
+            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist.duckdb"),
+            csv_path=str(csv_path),
+            results_path=str(ctx.workdir / "rl_sync" / "results.csv"),
+        )
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
         failed = pushed.output["outcomes"].get("failed", 0)
         ctx.rows += _rate_rows(s + " push", ok, log, pushed, limit, failed=failed)
 
 
-def _rate_rows(s: str, ok: list[dict], log: list[dict], job: JobResult, limit: float,
-               failed: int) -> list[Row]:
+def _rate_rows(
+    s: str, ok: list[dict], log: list[dict], job: JobResult, limit: float, failed: int
+) -> list[Row]:
     achieved = len(ok) / job.wall_s
     return [
-        Row(s, "achieved req/s (of the limit)", _r(achieved), limit,
+        Row(
+            s,
+            "achieved req/s (of the limit)",
+            _r(achieved),
+            limit,
             f"{achieved / limit:.0%} of limit (wall time includes process start-up)",
-            ">= 90%", achieved / limit >= 0.9),
+            ">= 90%",
+            achieved / limit >= 0.9,
+        ),
         Row(s, "429s received", len(log) - len(ok)),
         Row(s, "rows failed", failed, "", "", "0", failed == 0),
     ]
@@ -298,8 +385,15 @@ def _rate_rows(s: str, ok: list[dict], log: list[dict], job: JobResult, limit: f
 def cleaning(ctx: Context) -> None:
     """Scenario 6: mapping + cleaning throughput."""
     result = run_job("clean", ctx.workdir / "clean", rows=ctx.sizes.clean_rows)
-    ctx.rows.append(Row(f"6 clean {ctx.sizes.clean_rows:,} rows", "rows/s",
-                        round(result.output["rows_per_s"]), "", f"{result.output['clean_s']:.1f} s"))
+    ctx.rows.append(
+        Row(
+            f"6 clean {ctx.sizes.clean_rows:,} rows",
+            "rows/s",
+            round(result.output["rows_per_s"]),
+            "",
+            f"{result.output['clean_s']:.1f} s",
+        )
+    )
 
 
 def _r(value: float) -> float:

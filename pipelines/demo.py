@@ -16,9 +16,9 @@ from typing import Any
 from rich.console import Console
 
 from pipelines.client import LynkistClient
+from pipelines.samples import HUBSPOT_SAMPLE
 from pipelines.sandbox.config import SandboxConfig
 from pipelines.sandbox.server import SandboxServer
-from pipelines.samples import HUBSPOT_SAMPLE
 from pipelines.sink import push_dataframe
 from pipelines.sync import SyncSettings, SyncSummary, run_sync
 from transforms.cleaning import clean_contacts
