@@ -453,6 +453,9 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
 
 def _step_message(exc: PipelineStepFailed) -> str:
     inner = exc.__cause__ or exc.__context__
-    detail = str(inner) if inner is not None else str(exc)
-    first_line = detail.strip().splitlines()[0] if detail.strip() else type(inner).__name__
+    detail = (str(inner) if inner is not None else str(exc)).strip()
+    marker = "The actual reason given is:"
+    if marker in detail:  # dlt's connection errors put the useful part last
+        return f"cannot open the warehouse: {detail.split(marker, 1)[1].strip().splitlines()[0]}"
+    first_line = detail.splitlines()[0] if detail else type(inner).__name__
     return f"dlt {exc.step} step failed: {first_line}"
