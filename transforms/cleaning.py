@@ -83,8 +83,10 @@ class CleanResult:
     Attributes:
         valid: ``_row_number``, the cleaned fields (``None`` where empty), ``tags`` (list or
             ``None``), ``custom_fields`` (dict), ``_email_key`` when ``email`` is present.
-        rejected: ``_row_number``, ``reason`` (``"; "``-joined, each naming field and value),
-            and the row's fields as mapped (whitespace-normalized, not validated).
+        rejected: ``_row_number``, ``reason`` (every problem of the row, ``"; "``-joined),
+            ``reasons`` (the same as a list; each names the field and the value, e.g.
+            ``phone: "12ab" is not a possible phone number (...)``), and the row's fields as
+            mapped (whitespace-normalized, not validated).
     """
 
     valid: pd.DataFrame
@@ -346,12 +348,14 @@ def clean_contacts(df: pd.DataFrame, *, default_region: str | None = "US") -> Cl
     )[valid_mask]
 
     reasons = [
-        "; ".join(e for e in row if isinstance(e, str))
+        [e for e in row if isinstance(e, str)]
         for row in error_frame[rejected_mask].itertuples(index=False, name=None)
     ]
+    rejected_index = index[rejected_mask]
     rejected_columns: dict[str, Any] = {
         ROW_NUMBER: row_number[rejected_mask],
-        "reason": pd.Series(reasons, index=index[rejected_mask], dtype=object),
+        "reason": pd.Series(["; ".join(r) for r in reasons], index=rejected_index, dtype=object),
+        "reasons": pd.Series(reasons, index=rejected_index, dtype=object),
     }
     for field in ("id", "first_name", *_FREE_TEXT, "phone", "email", "tags"):
         if field in text:

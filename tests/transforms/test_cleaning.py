@@ -283,8 +283,10 @@ def test_reader_row_errors_reject_the_row() -> None:
 
 
 def test_all_reasons_of_a_row_are_listed() -> None:
-    reason = only_reason({"first_name": "", "phone": "12ab", "email": "foo@"})
-    parts = reason.split("; ")
+    result = clean({"first_name": "", "phone": "12ab", "email": "foo@"})
+    parts = result.rejected.iloc[0]["reasons"]
+    assert result.rejected.iloc[0]["reason"] == "; ".join(parts)
+    assert len(parts) == 3
     assert parts[0] == "first_name: missing (required)"
     assert parts[1].startswith('phone: "12ab"')
     assert parts[2].startswith('email: "foo@"')
