@@ -95,12 +95,32 @@ class PushSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def as_text_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as the text a CSV would hold.
+
+    A notebook DataFrame read with pandas' defaults turns a phone or CRM id column with a gap
+    into floats (``4155550100.0``); integral floats are written back without the ``.0``.
+    """
+    out = df.copy(deep=False)
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_float_dtype(values) and values.notna().any():
+            present = values.dropna()
+            if (present == present.round()).all():
+                out[column] = values.map(lambda v: "" if pd.isna(v) else str(int(v)))
+        elif pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+            out[column] = values.map(lambda v: "" if pd.isna(v) else str(v))
+    return out
+
+
 def _prepare(df: pd.DataFrame, settings: PushSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     from transforms.cleaning import clean_contacts
     from transforms.mapping import apply_mapping
 
     try:
-        mapped = apply_mapping(df, settings.mapping, overrides=settings.mapping_overrides)
+        mapped = apply_mapping(
+            as_text_frame(df), settings.mapping, overrides=settings.mapping_overrides
+        )
     except ValueError as exc:
         raise PushUsageError(str(exc)) from None
     try:

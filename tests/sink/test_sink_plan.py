@@ -193,3 +193,13 @@ def test_helpers() -> None:
     assert normalize_phone("(415) 555-0100", "US") == "+14155550100"
     assert as_tag_list('["a", "b", "a"]') == ["a", "b"]
     assert as_tag_list("a; b,c") == ["a", "b", "c"]
+
+
+def test_notebook_frames_keep_integral_numbers_as_text() -> None:
+    from pipelines.sink.push import as_text_frame
+
+    df = pd.DataFrame({"phone": [4155550100, None], "id": [7, 8], "score": [1.5, None]})
+    out = as_text_frame(df)
+    assert list(out["phone"]) == ["4155550100", ""]
+    assert list(out["id"]) == ["7", "8"]
+    assert out["score"].iloc[0] == 1.5  # not integral: left to the cleaning step
