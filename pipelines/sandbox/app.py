@@ -23,9 +23,33 @@ from pipelines.sandbox.state import SandboxState
 
 DESCRIPTION = """\
 A local, faithful implementation of the Lynkist Contacts API for demos and tests.
-Decisions where the vendor reference is silent: order is `created_at` desc then `id` desc;
-timestamps are ISO-8601 UTC with microseconds and `Z`; unknown body fields are a 422; a missing
-body or malformed JSON is a 400; `Idempotency-Key` is kept 24 h per tenant.
+
+Where the vendor reference is silent, the sandbox decides:
+
+- Order: `created_at` descending, then `id` descending; updates never move a contact.
+  Inserts and archives during a scan shift later pages (as with many real APIs).
+- Timestamps: ISO-8601 UTC with microseconds and `Z` (`2026-05-12T08:00:00.123456Z`);
+  `updated_at` is null until the first PATCH that sends at least one field.
+- `total_pages` = ceil(total_items / limit), 0 for no contacts; `has_prev` = page > 1, also
+  past the last page (which answers `data: []`).
+- Bodies: unknown fields are a 422 (`extra="forbid"`); a missing body, malformed JSON, or JSON
+  that is not an object is a 400; bodies are read as JSON whatever their Content-Type.
+- `first_name`, `tags`, `custom_fields` are not nullable (null is a 422); an empty PATCH `{}`
+  changes nothing and emits nothing; tags and custom_fields are replaced, not merged.
+- Email: syntax-checked (special-use domains such as `.test` accepted) and stored normalized
+  (domain lower-cased). Phone: any string of at most 20 characters (E.164 not enforced).
+  Other strings: no length limit.
+- Search: case-insensitive (Unicode case folding) substring of first_name, last_name, email or
+  company; an empty term means no filter. `status` and `tag` are exact, case-sensitive matches.
+- Bulk: always 201 (even when every item fails), an empty list is fine, more than 100 items is
+  a 422 for the whole request; the answer carries no ids.
+- 404 for unknown, archived and other tenants' ids alike (also for ids that are not UUIDs).
+- Idempotency-Key (POST /contacts; POST /bulk only with `--idempotent-bulk`): per tenant, kept
+  24 h, at most 255 characters; a replay answers the stored status and body with the header
+  `Idempotent-Replayed: true`; a request rejected by validation stores nothing.
+- Auth before anything else: 401 (with `WWW-Authenticate: Bearer`) for a missing or unknown key,
+  403 for a missing scope, even when the body is malformed too.
+- A trailing slash on any API path is served like the path without it.
 """
 
 

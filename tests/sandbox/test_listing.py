@@ -275,3 +275,14 @@ def test_page_and_limit_of_search_come_from_the_query(
     assert response.json()["pagination"]["page"] == 2
     assert len(response.json()["data"]) == 7
     assert ids(response) == ids(client.get("", params={"page": 2, "limit": 7}))
+
+
+@pytest.mark.parametrize("params", [{"page": 10**12}, {"page": 10**12, "status": "lead"}])
+def test_huge_page_numbers_answer_an_empty_page(
+    sb: SandboxServer, client: httpx.Client, params: dict[str, Any]
+) -> None:
+    sb.admin.seed("acme", 5)
+    body = client.get("", params=params).json()
+    assert body["data"] == []
+    assert body["pagination"]["page"] == 10**12
+    assert body["pagination"]["has_next"] is False and body["pagination"]["has_prev"] is True

@@ -142,3 +142,9 @@ def test_real_answers_validate_against_the_document(
         validator(spec, response_schema(spec, path, method, status)).validate(response.json())
         seen.add(status)
     assert seen == {"200", "201", "400", "401", "403", "404", "422", "429"}
+
+
+def test_the_document_lists_the_sandbox_decisions(spec: dict[str, Any]) -> None:
+    description = spec["info"]["description"]
+    for topic in ("Order", "Timestamps", "total_pages", "extra=", "Idempotency-Key", "Bulk"):
+        assert topic in description
