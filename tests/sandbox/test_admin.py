@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -244,9 +245,9 @@ def test_scan_hook_on_search_and_other_tenant(sb: SandboxServer, client: httpx.C
         [{"op": "explode"}],
     ],
 )
-def test_invalid_scan_hooks_are_422(sb: SandboxServer, ops: list[dict[str, object]]) -> None:
+def test_invalid_scan_hooks_are_422(sb: SandboxServer, ops: list[dict[str, Any]]) -> None:
     with pytest.raises(httpx.HTTPStatusError) as info:
-        sb.admin.add_scan_hook("acme", 1, ops)  # type: ignore[arg-type]
+        sb.admin.add_scan_hook("acme", 1, ops)
     assert info.value.response.status_code == 422
 
 

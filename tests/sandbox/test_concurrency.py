@@ -34,7 +34,7 @@ def test_parallel_writers_and_readers(sb: SandboxServer) -> None:
                 i += 1
                 roll = rng.random()
                 if roll < 0.15:
-                    items = [
+                    items: list[dict[str, Any]] = [
                         {"first_name": f"w{n}-bulk{i}-{k}", "tags": [f"w{n}"]} for k in range(5)
                     ]
                     response = http.post("/bulk", json={"contacts": items})

@@ -135,7 +135,7 @@ def test_ties_on_created_at_are_broken_by_id_descending() -> None:
     assert [d.split('"id":"')[1][:36] for d in docs] == expected[2:4]
 
 
-PEOPLE = [
+PEOPLE: list[dict[str, Any]] = [
     {
         "first_name": "Anurag",
         "last_name": "Sharma",
