@@ -203,3 +203,19 @@ def test_each_write_emits_one_event_and_a_replay_none(
     updated = next(e for e in events if e["event"] == "contact.updated")
     assert updated["occurred_at"] == updated["data"]["updated_at"]
     assert {d["event"] for d in server.admin.webhook_deliveries()} >= {"contact.created"}
+
+
+def test_a_lost_answer_is_recovered_by_retrying_with_the_key(
+    sb: SandboxServer, client: httpx.Client
+) -> None:
+    sb.admin.set_faults(drop_after_commit=1.0)
+    headers = {"Idempotency-Key": "lost-answer"}
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("", json=BODY, headers=headers)
+    sb.admin.set_faults()
+    (committed,) = sb.admin.contacts("acme")
+    retry = client.post("", json=BODY, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["id"] == committed["id"]
+    assert len(sb.admin.contacts("acme")) == 1
