@@ -376,15 +376,8 @@ def _csv_pairs(text: str) -> list[tuple[str, str]]:
         if len(row) > 2 and any(cell.strip() for cell in row[2:]):
             raise ValueError(f"line {lineno}: expected two columns (column, field), got {row}")
         column, target = row[0].strip(), (row[1] if len(row) > 1 else "").strip()
-        if (
-            lineno == 1
-            and column.lower() in ("column", "source")
-            and target.lower()
-            in (
-                "field",
-                "target",
-            )
-        ):
+        is_header = column.lower() in ("column", "source") and target.lower() in ("field", "target")
+        if lineno == 1 and is_header:
             continue
         pairs.append((column, target))
     return pairs
