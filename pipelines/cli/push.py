@@ -195,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_json_summary(report), default=str))
     elif not args.quiet:
         _render(console, report)
+    for warning in report.warnings:
+        errors.print(f"lynkist push: warning: {warning}", markup=False, highlight=False)
     if report.fatal:
         errors.print(f"lynkist push: error: {report.fatal}", markup=False, highlight=False)
         return EXIT_USAGE

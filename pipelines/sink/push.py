@@ -30,7 +30,14 @@ from pipelines.sink.keys import MatchKey, key_of, parse_match_on
 from pipelines.sink.mirror import empty_mirror, load_mirror
 from pipelines.sink.plan import Plan, as_dict, build_plan
 from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
-from pipelines.sync import SyncConfigError, SyncSettings, make_pipeline, pipeline_location, run_sync
+from pipelines.sync import (
+    SyncConfigError,
+    SyncError,
+    SyncSettings,
+    make_pipeline,
+    pipeline_location,
+    run_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,7 @@ class PushReport:
     dry_run: bool = False
     fatal: str | None = None
     results_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -282,6 +290,7 @@ def run_push(
     run_id = f"push-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     lock_path, journal_path = _paths(settings)
     timings: dict[str, float] = {}
+    warnings: list[str] = []
 
     def note(stage: str, done: int = 0, total: int = 0) -> None:
         if progress is not None:
@@ -373,17 +382,23 @@ def run_push(
                 _fill_created_ids(
                     results, load_mirror(mirror_pipeline), match_key, settings.default_region
                 )
-            except LynkistError as exc:  # the push itself is done; ids can come next time
-                log.warning("could not refresh the mirror after the push: %s", exc)
+            except (LynkistError, SyncError, PushUsageError) as exc:
+                # The writes are done and their outcomes known; only created ids are missing,
+                # and the next push's refresh brings them into the mirror.
+                warnings.append(f"could not refresh the mirror after the push: {exc}")
             timings["refresh_after_s"] = time.monotonic() - t0
 
         frame = results_frame(run_id, results)
+        # The CSV first: the outcomes reach the user even if the warehouse load fails.
+        results_path = None
+        if settings.results_path is not None:
+            results_path = write_results_csv(frame, settings.results_path)
         t0 = time.monotonic()
-        load_results(_results_pipeline(mirror_pipeline, settings), frame)
+        try:
+            load_results(_results_pipeline(mirror_pipeline, settings), frame)
+        except Exception as exc:  # dlt wraps destination errors in many types
+            warnings.append(f"could not record the results in push_results: {exc}")
         timings["record_s"] = time.monotonic() - t0
-    results_path = None
-    if settings.results_path is not None:
-        results_path = write_results_csv(frame, settings.results_path)
     summary = {
         **summarize(frame),
         "planned": counts,
@@ -400,6 +415,14 @@ def run_push(
         "duration_s": time.monotonic() - started,
         **timings,
     }
+    for warning in warnings:
+        log.warning(warning)
     return PushReport(
-        run_id, frame, summary, plan, fatal=execution.fatal, results_path=results_path
+        run_id,
+        frame,
+        summary,
+        plan,
+        fatal=execution.fatal,
+        results_path=results_path,
+        warnings=warnings,
     )
