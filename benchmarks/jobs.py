@@ -146,12 +146,12 @@ def job_naive_push(base_url: str, api_key: str, csv_path: str, limit: int | None
     """The hand-written script: one POST or PATCH per row, one at a time."""
     from transforms.cleaning import clean_contacts
     from transforms.csv_io import read_export
-    from transforms.mapping import apply_mapping, detect_preset, mapping_for
+    from transforms.mapping import apply_mapping
 
     frame = read_export(csv_path)
     if limit is not None:
         frame = frame.head(limit)
-    mapped = apply_mapping(frame, mapping_for(detect_preset(list(frame.columns))))
+    mapped = apply_mapping(frame, "auto")
     rows = clean_contacts(mapped).valid
     url = base_url + API_BASE_PATH
     headers = {"Authorization": f"Bearer {api_key}"}
@@ -182,11 +182,11 @@ def job_clean(rows: int, seed: int = 0) -> dict:
     """Mapping + cleaning throughput over a generated CRM export."""
     from pipelines.samples import generate_export
     from transforms.cleaning import clean_contacts
-    from transforms.mapping import apply_mapping, mapping_for
+    from transforms.mapping import apply_mapping
 
     frame = generate_export(rows, preset="hubspot", seed=seed)
     started = time.perf_counter()
-    result = clean_contacts(apply_mapping(frame, mapping_for("hubspot")))
+    result = clean_contacts(apply_mapping(frame, "hubspot"))
     elapsed = time.perf_counter() - started
     return {
         "rows": rows,

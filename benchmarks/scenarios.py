@@ -7,12 +7,13 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.harness import JobResult, run_job
+from benchmarks.harness import run_job
 from pipelines.contact import API_BASE_PATH
 from pipelines.sandbox.config import SandboxConfig
 from pipelines.sandbox.server import SandboxServer
@@ -245,16 +246,13 @@ def _write_export(
     seed: int,
 ) -> Path:
     """A HubSpot-style export: ``new`` unknown rows, ``changed`` + ``unchanged`` known ones."""
-    from pipelines.samples import export_from_contacts, generate_export
+    from pipelines.samples import build_push_export
 
     contacts = [c for c in server.admin.contacts(TENANT) if not c.get("archived_at")]
-    known = [c for c in contacts if c.get("email")][: changed + unchanged]
-    frame = export_from_contacts(known, preset="hubspot", changed=changed, seed=seed)
-    fresh = generate_export(new, preset="hubspot", seed=seed + 1)
-    import pandas as pd
-
+    known = [c for c in contacts if c.get("email")]
+    frame = build_push_export(known, new=new, changed=changed, unchanged=unchanged, seed=seed)
     path = ctx.workdir / f"{name}.csv"
-    pd.concat([frame, fresh], ignore_index=True).to_csv(path, index=False)
+    frame.to_csv(path, index=False)
     return path
 
 
@@ -341,7 +339,7 @@ def rate_limited(ctx: Context) -> None:
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
         ctx.rows += _rate_rows(
-            s + " sync", ok, log, sync, limit, failed=sz.rate_contacts - sync.output["new"]
+            s + " sync", ok, log, limit, failed=sz.rate_contacts - sync.output["new"]
         )
         changed = sz.rate_push_rows // 2
         csv_path = _write_export(
@@ -360,20 +358,21 @@ def rate_limited(ctx: Context) -> None:
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
         failed = pushed.output["outcomes"].get("failed", 0)
-        ctx.rows += _rate_rows(s + " push", ok, log, pushed, limit, failed=failed)
+        ctx.rows += _rate_rows(s + " push", ok, log, limit, failed=failed)
 
 
-def _rate_rows(
-    s: str, ok: list[dict], log: list[dict], job: JobResult, limit: float, failed: int
-) -> list[Row]:
-    achieved = len(ok) / job.wall_s
+def _rate_rows(s: str, ok: list[dict], log: list[dict], limit: float, failed: int) -> list[Row]:
+    """Achieved rate measured by the server: accepted requests over the span they arrived in."""
+    arrivals = sorted(datetime.fromisoformat(r["at"].replace("Z", "+00:00")) for r in log)
+    span = (arrivals[-1] - arrivals[0]).total_seconds() if len(arrivals) > 1 else float("nan")
+    achieved = (len(ok) - 1) / span if span > 0 else float("nan")
     return [
         Row(
             s,
             "achieved req/s (of the limit)",
             _r(achieved),
             limit,
-            f"{achieved / limit:.0%} of limit (wall time includes process start-up)",
+            f"{achieved / limit:.0%} of limit, over {span:.1f} s of requests",
             ">= 90%",
             achieved / limit >= 0.9,
         ),
