@@ -34,6 +34,8 @@ OUTCOME_COLORS: dict[str, str] = {
     "rejected": "#ef6c00",
     "failed": "#c62828",
 }
+#: Views with one row per contact (or per contact and problem): big on big warehouses.
+DETAIL_VIEWS = frozenset({"contacts_all", "contacts_current", "contacts_data_quality_issues"})
 TOP_TAGS = 15
 LAST_RUNS = 10
 
@@ -96,11 +98,15 @@ def _tables(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, dict[str, str]], 
     return tables, views
 
 
-def load_views(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+def load_views(
+    con: duckdb.DuckDBPyConnection, *, detail_rows: int | None = None
+) -> dict[str, pd.DataFrame]:
     """Read every analysis view that the warehouse can provide into DataFrames.
 
     Args:
         con: A connection from :func:`open_warehouse`.
+        detail_rows: Read at most this many rows of the one-row-per-contact views
+            (``DETAIL_VIEWS``); None reads them whole. The charts need none of them.
 
     Returns:
         View name -> its rows; the ``push_*`` views are absent when nothing was pushed yet.
@@ -119,6 +125,8 @@ def load_views(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         else:
             ctes = ",\n".join(f"{n} AS (\n{s}\n)" for n, s in definitions[: position + 1])
             query = f"WITH {ctes}\nSELECT * FROM {name}"
+        if detail_rows is not None and name in DETAIL_VIEWS:
+            query += f"\nLIMIT {int(detail_rows)}"
         frames[name] = con.execute(query).df()
     return frames
 
@@ -355,9 +363,11 @@ th { background: #f0f0f0; }
 
 def _kpis(data: Mapping[str, pd.DataFrame]) -> list[tuple[str, int]]:
     quality = data["contacts_data_quality"].set_index("issue")["contacts"]
-    live = len(data["contacts_current"])
-    everyone = len(data["contacts_all"])
-    kpis = [("live contacts", live), ("archived", everyone - live)]
+    summary = data["contacts_summary"].iloc[0]
+    kpis = [
+        ("live contacts", int(summary["live_contacts"])),
+        ("archived", int(summary["archived_contacts"])),
+    ]
     kpis += [
         (f"{name.replace('_', ' ')}", int(quality.get(name, 0)))
         for name in ("duplicate_email", "duplicate_phone")
@@ -432,7 +442,7 @@ def build_report(
     """
     con = open_warehouse(duckdb_path, dataset)
     try:
-        data = load_views(con)
+        data = load_views(con, detail_rows=0)
     finally:
         con.close()
     charts = render_charts(data)

@@ -10,6 +10,7 @@ Views (dependency order)::
 
     contacts_all                  every contact ever synced, tags as a list column
     contacts_current              live contacts only (not archived)
+    contacts_summary              one row: live / archived / all contacts, timestamp span
     contacts_growth               created / archived per day and week, running live total
     contacts_status_funnel        live contacts per status
     contacts_tag_counts           live contacts per tag
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 CONTACT_VIEWS: tuple[str, ...] = (
     "contacts_all",
     "contacts_current",
+    "contacts_summary",
     "contacts_growth",
     "contacts_status_funnel",
     "contacts_tag_counts",

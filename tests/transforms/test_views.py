@@ -107,6 +107,18 @@ def test_contacts_current_is_the_live_contacts_with_tags_as_a_list(
     assert "is_deleted" not in current.columns
 
 
+def test_contacts_summary_counts_live_and_archived(warehouse: DemoWarehouse) -> None:
+    summary = query(warehouse, "SELECT * FROM contacts_summary").to_dict("records")
+    assert len(summary) == 1
+    row = summary[0]
+    assert (row["live_contacts"], row["archived_contacts"], row["all_contacts"]) == (
+        len(warehouse.live),
+        len(warehouse.contacts) - len(warehouse.live),
+        len(warehouse.contacts),
+    )
+    assert row["last_created_at"] == max(ts(c["created_at"]) for c in warehouse.contacts)
+
+
 def test_growth_counts_creations_archives_and_the_running_live_total(
     warehouse: DemoWarehouse,
 ) -> None:
