@@ -62,7 +62,6 @@ _VALID_ORDER: Final = (
 )
 _SHOWN_CHARS: Final = 80
 _PARSE_REASONS: Final = {
-    phonenumbers.NumberParseException.NOT_A_NUMBER: "not a phone number",
     phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
     phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
     phonenumbers.NumberParseException.TOO_LONG: "too long",
@@ -144,8 +143,9 @@ def _phone_checker(region: str | None) -> Callable[[str], tuple[str | None, str 
                     else "unknown country code"
                 )
             else:
-                hint = _PARSE_REASONS.get(exc.error_type, "not a phone number")
-            return None, f"phone: {_show(value)} is not a possible phone number ({hint})"
+                hint = _PARSE_REASONS.get(exc.error_type, "")
+            detail = f" ({hint})" if hint else ""
+            return None, f"phone: {_show(value)} is not a possible phone number{detail}"
         outcome = phonenumbers.is_possible_number_with_reason(number)
         if outcome != phonenumbers.ValidationResult.IS_POSSIBLE:
             reason = _POSSIBLE_REASONS.get(outcome, "not possible")

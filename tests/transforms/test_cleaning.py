@@ -149,19 +149,25 @@ def test_phone_becomes_e164(raw: str, region: str | None, e164: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "region", "detail"),
     [
-        ("12ab", "US", "not a phone number"),
-        ("abc", "US", "not a phone number"),
+        ("12ab", "US", ""),
+        ("abc", "US", ""),
         ("+1 555", "US", "too short"),
         ("555-2671", "US", "local number without area code"),
         ("+1 415 555 2671 999 999 999", "US", "too long"),
-        ("415 555 2671", None, "no country code and no default region"),
+        (
+            "415 555 2671",
+            None,
+            "no country code and no default region; write it as +<country code>…",
+        ),
         ("+999 123 456 789", "US", "unknown country code"),
     ],
 )
 def test_impossible_phones_are_rejected(raw: str, region: str | None, detail: str) -> None:
     reason = only_reason({"phone": raw}, region=region)
-    assert reason.startswith(f'phone: "{raw}" is not a possible phone number')
-    assert detail in reason
+    if detail:
+        assert reason == f'phone: "{raw}" is not a possible phone number ({detail})'
+    else:
+        assert reason == f'phone: "{raw}" is not a possible phone number'
 
 
 def test_phone_numbers_given_as_numbers_keep_their_digits() -> None:
@@ -297,9 +303,7 @@ def test_reasons_name_the_source_column_after_mapping() -> None:
         {"First Name": ["Ann"], "Phone Number": ["12ab"], "Email": ["a@x.test"]}, dtype="str"
     )
     reason = clean_contacts(apply_mapping(df, "hubspot")).rejected.iloc[0]["reason"]
-    assert reason == (
-        'phone: "12ab" is not a possible phone number (not a phone number) [column "Phone Number"]'
-    )
+    assert reason == ('phone: "12ab" is not a possible phone number [column "Phone Number"]')
 
 
 def test_every_row_is_valid_or_rejected_exactly_once() -> None:
