@@ -21,6 +21,7 @@ import errno
 import fcntl
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -311,8 +312,18 @@ def warehouse_lock(settings: SyncSettings) -> Iterator[Path]:
 
 
 def _finish_pending(pipeline: dlt.Pipeline) -> int:
-    """Normalize and load packages an interrupted run left behind; returns how many."""
+    """Normalize and load packages an interrupted run left behind; returns how many.
+
+    dlt commits a normalized package by renaming it into ``load/normalized`` and then deleting
+    the extracted one; a kill between those two steps leaves both, and dlt would then normalize
+    the extracted copy again and fail to commit it over the existing one. The committed package
+    is complete (the rename is atomic), so the stale extracted copy is dropped first.
+    """
     packages = 0
+    normalized = set(pipeline.list_normalized_load_packages())
+    for load_id in pipeline.list_extracted_load_packages():
+        if load_id in normalized:
+            shutil.rmtree(Path(pipeline.working_dir, "normalize", "extracted", load_id))
     if pipeline.list_extracted_load_packages():
         pipeline.normalize()
     pending = pipeline.list_normalized_load_packages()

@@ -37,7 +37,7 @@ def test_warehouse_equals_server_under_faults(
     sb: SandboxServer, tmp_path: Path, fault_seed: int, retry_after: str
 ) -> None:
     """5xx, 429 and dropped connections on the API: the warehouse still ends up exact."""
-    sb.admin.seed("acme", 400, seed=fault_seed)
+    sb.admin.seed("acme", 300, seed=fault_seed)
     sb.admin.set_settings(retry_after=retry_after)
     faults = {"error_5xx": 0.1, "error_429": 0.1, "drop": 0.03, "seed": fault_seed}
     sb.admin.set_faults(**faults)
