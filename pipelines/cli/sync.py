@@ -26,7 +26,7 @@ API_KEY_ENV = "LYNKIST_API_KEY"
 BASE_URL_ENV = "LYNKIST_BASE_URL"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declare ``lynkist sync`` and its flags."""
     parser = subparsers.add_parser(
         "sync",
@@ -83,7 +83,7 @@ def _dlt_value(key: str, *, secret: bool) -> str | None:
 
     provider = dlt.secrets if secret else dlt.config
     try:
-        value = provider.get(key)
+        value: Any = provider.get(key)
     except Exception:  # unreadable toml: treat as absent, the message below says what to set
         return None
     return str(value) if value else None
