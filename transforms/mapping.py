@@ -277,7 +277,7 @@ def resolve_mapping(
         order.
 
     Raises:
-        ValueError: Unknown preset name, invalid target, or nothing recognisable to map.
+        ValueError: Unknown preset name, invalid target, or no column mapped to anything.
     """
     columns = [str(c) for c in columns]
     user = {k: validate_target(v or IGNORE) for k, v in (overrides or {}).items()}
@@ -303,6 +303,12 @@ def resolve_mapping(
     resolved = dict(user_resolved)
     for column, target in base.items():
         resolved.setdefault(column, target)
+    if not any(target != IGNORE for target in resolved.values()):
+        shown = ", ".join(repr(c) for c in columns[:12]) + (", …" if len(columns) > 12 else "")
+        raise ValueError(
+            f"the mapping matches none of the export's columns ({shown or 'none'}); check the "
+            "preset or the mapping file's column names"
+        )
     return resolved
 
 

@@ -70,11 +70,10 @@ def map_any(df: pd.DataFrame, mapping: str) -> pd.DataFrame:
     try:
         return apply_mapping(df, mapping)
     except ValueError as exc:
-        # Auto-detection may legitimately refuse (ambiguous headers); that is a usage error
-        # with a message, after which the user picks a preset.
-        assert mapping == "auto"
-        assert "--mapping" in str(exc)
-        return apply_mapping(df, "hubspot")
+        # Refusing is legitimate (ambiguous headers, a preset matching no column): a usage
+        # error with a message, after which the user gives a mapping.
+        assert "--mapping" in str(exc) or "matches none of the export's columns" in str(exc)
+        return apply_mapping(df, {str(df.columns[0]): "first_name"})
 
 
 @st.composite

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -322,3 +323,12 @@ def test_load_mapping_file_errors_name_the_file(
 def test_a_non_numeric_row_number_column_is_replaced() -> None:
     df = frame({"first_name": "a", "_row_number": "x"}, {"first_name": "b", "_row_number": "7"})
     assert apply_mapping(df)["_row_number"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "mapping", ["lynkist", {"Vorname": "first_name"}, {"FirstName": None, "Mail": ""}]
+)
+def test_a_mapping_that_maps_no_column_is_an_error(mapping: Any) -> None:
+    df = frame({"FirstName": "Ann", "Mail": "a@x.test"})
+    with pytest.raises(ValueError, match="matches none of the export's columns"):
+        apply_mapping(df, mapping)
