@@ -6,19 +6,33 @@ destinations it is transpiled with sqlglot (the library dlt itself uses). Only t
 JSON list column (the Arrow-based source), a native list, or dlt's nested ``contacts__tags``
 table; and columns that dlt has not materialized yet (never seen a non-null value) read as NULL.
 
-Views (dependency order)::
+Views (dependency order) and their columns::
 
-    contacts_all                  every contact ever synced, tags as a list column
-    contacts_current              live contacts only (not archived)
-    contacts_summary              one row: live / archived / all contacts, timestamp span
-    contacts_growth               created / archived per day and week, running live total
-    contacts_status_funnel        live contacts per status
-    contacts_tag_counts           live contacts per tag
-    contacts_data_quality_issues  one row per (live contact, problem)
-    contacts_data_quality         one row per check with the number of contacts failing it
-    push_outcomes                 push rows per run, action and outcome      (needs push_results)
-    push_error_reasons            errors per run, ranked                     (needs push_results)
-    push_history                  one row per push run                       (needs push_results)
+    contacts_all        every contact ever synced: id, first_name, last_name, phone, email,
+                        company, job_title, status, tags (list), custom_fields (JSON),
+                        created_at, updated_at, is_deleted, deleted_at
+    contacts_current    live contacts: the same without is_deleted / deleted_at
+    contacts_summary    one row: live_contacts, archived_contacts, all_contacts,
+                        first_created_at, last_created_at, last_updated_at
+    contacts_growth     grain ('day' | 'week'), period_start (UTC date; weeks start Monday),
+                        created, archived, net_change, live_total (running, end of period)
+    contacts_status_funnel        status ('(none)' for null), stage_order (lead 1, active 2,
+                                  customer 3, others 4), contacts, pct_of_live
+    contacts_tag_counts           tag, contacts, pct_of_live
+    contacts_data_quality_issues  id, issue, value, group_size, first_name, last_name, email,
+                                  phone -- one row per (live contact, problem); issue is one of
+                                  missing_email_and_phone, missing_email, missing_phone,
+                                  phone_not_e164, duplicate_email, duplicate_phone
+    contacts_data_quality         check_order, issue, description, contacts, pct_of_live
+    push_outcomes       run_id, started_at, action, outcome, rows
+    push_error_reasons  run_id, reason (error with values blanked out), rows, rank, example
+    push_history        run_id, started_at, finished_at, rows, action_create, action_update,
+                        action_unchanged, action_reject, created, updated, unchanged, rejected,
+                        failed, top_error, top_error_rows
+
+Duplicates compare emails case-insensitively (trimmed) and phones ignoring formatting
+(everything but digits and ``+``): the rows a push matched on email or phone could not tell
+apart. E.164 means ``^\\+[1-9]\\d{1,14}$``.
 
 The ``push_*`` views are created only once ``push_results`` exists (the first push creates it);
 ``create_views`` is cheap and idempotent, so call it again after a push.
