@@ -39,8 +39,18 @@ def _pipeline(pipeline_or_path: dlt.Pipeline | str | os.PathLike[str]) -> dlt.Pi
 
 
 def warehouse_frame(pipeline_or_path: dlt.Pipeline | str | os.PathLike[str]) -> pd.DataFrame:
-    """Every row of the contacts table, read through ``pipeline.dataset()`` into pandas."""
-    return _pipeline(pipeline_or_path).dataset()["contacts"].df()
+    """Every row of the contacts table, read through ``pipeline.dataset()`` into pandas.
+
+    JSON columns are read as text: dlt turns PostgreSQL ``jsonb`` objects into one Arrow struct
+    per column, which adds every key seen in any row (as null) to every row.
+    """
+    pipeline = _pipeline(pipeline_or_path)
+    dataset = pipeline.dataset()
+    columns = [
+        f"CAST({name} AS TEXT) AS {name}" if name in JSON_FIELDS else name
+        for name in dataset.schema.get_table_columns("contacts")
+    ]
+    return dataset(f"SELECT {', '.join(columns)} FROM contacts").df()
 
 
 def _micros(value: Any) -> int | None:
