@@ -67,7 +67,7 @@ def open_warehouse(path: str | Path, dataset: str = DEFAULT_DATASET) -> duckdb.D
         raise WarehouseNotFoundError(f"no warehouse at {path}: run `lynkist sync` first")
     try:
         con = duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:  # IOException: another process holds the write lock
         raise WarehouseError(f"cannot open {path} read-only, is a sync running? ({exc})") from None
     schemas = con.execute(
         "SELECT catalog_name FROM information_schema.schemata "

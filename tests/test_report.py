@@ -8,6 +8,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -16,7 +17,7 @@ import pytest
 from matplotlib.container import BarContainer
 
 from pipelines.cli import main
-from pipelines.report import CHARTS, build_report, load_views, open_warehouse
+from pipelines.report import CHARTS, WarehouseError, build_report, load_views, open_warehouse
 from tests.analysis_support import DemoWarehouse, duckdb_warehouse  # noqa: F401
 from transforms.views import ALL_VIEWS, PUSH_VIEWS
 
@@ -192,3 +193,25 @@ def test_cli_report(
     assert main(["report", "--duckdb", str(missing), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "run `lynkist sync` first" in err and "Traceback" not in err
+
+
+def test_report_on_a_warehouse_being_written(tmp_path: Path) -> None:
+    """A sync holding the write lock in another process: a clear error, not a DuckDB trace."""
+    db = tmp_path / "busy.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(db)!r}); "
+            "c.execute('CREATE SCHEMA lynkist'); print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseError, match="is a sync running"):
+            open_warehouse(db)
+    finally:
+        holder.communicate("", timeout=30)
