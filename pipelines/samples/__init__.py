@@ -5,7 +5,7 @@
   name) and two rows sharing an email (rejected by the push plan).
 - :func:`generate_export` — ``n`` realistic rows in a layout (HubSpot, Salesforce API names or
   report labels, Lynkist), deterministic for a seed, built column-wise from fixed pools (100k
-  rows in well under a second; no per-row Faker).
+  rows in about a second; no per-row Faker).
 - :func:`export_from_contacts` — render existing contacts (dicts as the API returns them) as
   export rows, optionally changing some fields, so a push of the result is a known mix of
   updates and no-ops.
@@ -239,7 +239,7 @@ def generate_export(
         n: Number of rows.
         preset: Layout name: ``hubspot``, ``salesforce`` (API names), ``salesforce-report``
             (report labels) or ``lynkist``.
-        seed: Same seed, same rows. Emails embed ``seed * 10**7 + row`` so exports generated
+        seed: Same seed, same rows. Emails embed ``seed * 10**7 + row number`` so exports generated
             with different seeds (below 10 million rows) never share an address.
         invalid: Share of rows made invalid, cycling through a bad email, an impossible phone
             and a missing first name. Their 1-based row numbers are in
