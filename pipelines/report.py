@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import html
 import io
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,10 +234,12 @@ def push_outcomes_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
     ]
     bottom = pd.Series(0, index=runs.index)
     for outcome, color in OUTCOME_COLORS.items():
-        ax.bar(labels, runs[outcome], bottom=bottom, color=color, label=outcome)
+        ax.bar(labels, runs[outcome], bottom=bottom, color=color, label=outcome, width=0.6)
         bottom = bottom + runs[outcome]
-    ax.legend(fontsize=8, ncols=len(OUTCOME_COLORS), loc="upper left")
-    ax.margins(y=0.2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="outcome")
+    # a few runs: keep the columns narrow and centred rather than a wall of colour
+    pad = max(0, 5 - len(runs)) / 2
+    ax.set_xlim(-0.5 - pad, len(runs) - 0.5 + pad)
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     return fig
 
@@ -303,7 +306,9 @@ CHARTS: tuple[ChartSpec, ...] = (
         "Each bar counts live contacts failing a check; red duplicate bars are the contacts that "
         "would make a push matched on email or phone ambiguous, so fix those first.",
         data_quality_chart,
-        lambda data: data["contacts_data_quality"].drop(columns=["check_order"]),
+        lambda data: (
+            data["contacts_data_quality"].sort_values("check_order").drop(columns=["check_order"])
+        ),
     ),
     ChartSpec(
         "push_outcomes.png",
@@ -358,7 +363,13 @@ th { background: #f0f0f0; }
 .kpis { display: flex; gap: 1rem; flex-wrap: wrap; }
 .kpi { border: 1px solid #ddd; border-radius: 6px; padding: 0.5rem 1rem; }
 .kpi b { display: block; font-size: 1.4rem; }
+code { background: #eef; padding: 0 0.2rem; border-radius: 3px; }
 """
+
+
+def _caption_html(caption: str) -> str:
+    """Escape a caption; `backticked` words become <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(caption))
 
 
 def _kpis(data: Mapping[str, pd.DataFrame]) -> list[tuple[str, int]]:
@@ -412,7 +423,7 @@ def render_html(
         parts += [
             f'<section id="{stem}"><h2>{html.escape(chart.spec.title)}</h2>',
             f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(chart.spec.title)}">',
-            f'<p class="how"><b>How to read it:</b> {html.escape(chart.spec.caption)}</p>',
+            f'<p class="how"><b>How to read it:</b> {_caption_html(chart.spec.caption)}</p>',
         ]
         if chart.table is not None and not chart.table.empty:
             parts.append(chart.table.to_html(index=False, border=0, na_rep=""))
