@@ -116,11 +116,16 @@ class _Executor:
     settle_s: float
     before_bulk: Callable[[], None] | None
     progress: Callable[[int], None] | None
+    tenant_size: int | None = None
     results: dict[int, RowResult] = field(default_factory=dict)
     stats: ExecuteStats = field(default_factory=ExecuteStats)
     fatal: str | None = None
 
     # -- recording ---------------------------------------------------------------------------
+
+    @property
+    def _created(self) -> int:
+        return sum(1 for result in self.results.values() if result.outcome == "created")
 
     def _record(self, row: PlannedRow, outcome: str, **kwargs: Any) -> None:
         self.results[row.row_number] = RowResult(
@@ -265,6 +270,7 @@ class _Executor:
             bucket.unknown,
             match_on=self.plan.match_on,
             default_region=self.default_region,
+            tenant_size=None if self.tenant_size is None else self.tenant_size + self._created,
         )
         absent = []
         for row in bucket.unknown:
@@ -288,7 +294,17 @@ class _Executor:
         unresolved: list[PlannedRow] = []
         while (creates or updates) and self.stats.rounds < self.max_rounds and not self.fatal:
             self.stats.rounds += 1
+            t0 = time.monotonic()
             bucket = self._round(creates, updates)
+            log.info(
+                "round %d: %d creates, %d updates sent in %.1fs; %d rows of lost bulk answers",
+                self.stats.rounds,
+                len(creates),
+                len(updates),
+                time.monotonic() - t0,
+                len(bucket.unknown),
+            )
+            t0 = time.monotonic()
             try:
                 absent = self._reconcile(bucket)
             except LynkistError as exc:
@@ -300,6 +316,14 @@ class _Executor:
             else:
                 creates = absent + [row for row, _ in bucket.retry_creates]
                 self.stats.resent += len(creates)
+                if bucket.unknown:
+                    log.info(
+                        "looked up %d rows in %.1fs: %d exist, %d to resend",
+                        len(bucket.unknown),
+                        time.monotonic() - t0,
+                        len(bucket.unknown) - len(absent),
+                        len(absent),
+                    )
             last_errors.update({row.row_number: err for row, err in bucket.retry_creates})
             last_errors.update({row.row_number: err for row, err in bucket.retry_updates})
             updates = [row for row, _ in bucket.retry_updates]
@@ -341,6 +365,7 @@ def execute_plan(
     settle_s: float = 0.0,
     before_bulk: Callable[[], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    tenant_size: int | None = None,
 ) -> Execution:
     """Send the plan's writes and record one outcome per input row.
 
@@ -353,10 +378,14 @@ def execute_plan(
             be processing it); use the client's timeout.
         before_bulk: Called right before each bulk call is sent (the in-flight journal).
         progress: Called with the number of rows whose outcome was just decided.
+        tenant_size: Live contacts before the push (the mirror's size), to choose the cheaper
+            way of looking up rows after a lost bulk answer.
 
     Returns:
         Every row's outcome, the counters, and ``fatal`` (the message) when the key was
         rejected or lacks the write scope.
     """
-    executor = _Executor(client, plan, default_region, max_rounds, settle_s, before_bulk, progress)
+    executor = _Executor(
+        client, plan, default_region, max_rounds, settle_s, before_bulk, progress, tenant_size
+    )
     return executor.run()

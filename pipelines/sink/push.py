@@ -364,6 +364,7 @@ def run_push(
                     settle_s=settings.timeout,
                     before_bulk=journal.mark_sent,
                     progress=advance,
+                    tenant_size=len(mirror),
                 )
                 stats = client.stats.snapshot()
         finally:

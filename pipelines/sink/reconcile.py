@@ -11,7 +11,9 @@ blindly would duplicate contacts, so the rows are looked up first:
 2. rows not found that way are confirmed absent by one listing scan of every page of
    ``GET /contacts`` (the documented way to see every live contact), shared by all of them.
 
-Only rows absent from both are resent. Reads only: no write call is made here.
+Only rows absent from both are resent. When the tenant is small enough that listing every
+page costs fewer requests than one search per row, the listing scan alone decides (it is
+authoritative either way). Reads only: no write call is made here.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def find_existing(
     match_on: MatchKey,
     default_region: str | None = "US",
     scan: bool = True,
+    tenant_size: int | None = None,
 ) -> dict[int, str]:
     """Look up which planned create rows now exist as live contacts.
 
@@ -79,6 +82,8 @@ def find_existing(
         match_on: The push's match key.
         default_region: Region for phone numbers without a country code.
         scan: Confirm rows the search did not find with a full listing scan.
+        tenant_size: Estimated number of live contacts; when listing them all takes no more
+            requests than searching row by row, only the listing scan is made.
 
     Returns:
         ``{row_number: contact_id}`` for the rows that exist.
@@ -88,6 +93,10 @@ def find_existing(
     """
     found: dict[int, str] = {}
     missing: list[PlannedRow] = []
+    if scan and tenant_size is not None:
+        pages = -(-(tenant_size + len(rows)) // 100)
+        if pages <= len(rows):
+            return _scan(client, rows, match_on, default_region)
 
     def search(row: PlannedRow) -> str | None:
         return _search_one(client, row, match_on, default_region)
@@ -107,10 +116,23 @@ def find_existing(
         else:
             found[row.row_number] = result
     if missing and scan:
-        wanted = {row.match_key: row.row_number for row in missing}
-        for page in client.iter_contact_pages(limit=100):
-            for contact in page.data:
-                key = _contact_key(match_on, contact, default_region)
-                if key in wanted:
-                    found.setdefault(wanted[key], str(contact["id"]))
+        for number, contact_id in _scan(client, missing, match_on, default_region).items():
+            found.setdefault(number, contact_id)
+    return found
+
+
+def _scan(
+    client: LynkistClient,
+    rows: Sequence[PlannedRow],
+    match_on: MatchKey,
+    region: str | None,
+) -> dict[int, str]:
+    """Rows found by listing every live contact (``GET /contacts``, all pages)."""
+    wanted = {row.match_key: row.row_number for row in rows}
+    found: dict[int, str] = {}
+    for page in client.iter_contact_pages(limit=100):
+        for contact in page.data:
+            key = _contact_key(match_on, contact, region)
+            if key in wanted:
+                found.setdefault(wanted[key], str(contact["id"]))
     return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from pipelines.client import LynkistClient
 from pipelines.sandbox import SandboxServer
 from pipelines.sink.execute import execute_plan
@@ -24,14 +26,17 @@ def _creates(n: int, start: int = 1) -> list[PlannedRow]:
     ]
 
 
-def test_lost_bulk_answers_are_reconciled_never_resent(sb: SandboxServer, api_key: str) -> None:
+@pytest.mark.parametrize("tenant_size", [None, 0], ids=["search", "listing-scan"])
+def test_lost_bulk_answers_are_reconciled_never_resent(
+    sb: SandboxServer, api_key: str, tenant_size: int | None
+) -> None:
     # Every write commits and then loses its answer; /bulk ignores Idempotency-Key.
     sb.admin.set_settings(idempotent_bulk=False)
     sb.admin.set_faults(drop_after_commit=1.0)
     plan = Plan(_creates(250), MatchKey("email"))
 
     with LynkistClient(sb.base_url, api_key) as client:
-        execution = execute_plan(client, plan)
+        execution = execute_plan(client, plan, tenant_size=tenant_size)
 
     sb.admin.set_faults()
     contacts = live_contacts(sb)
@@ -45,6 +50,8 @@ def test_lost_bulk_answers_are_reconciled_never_resent(sb: SandboxServer, api_ke
     assert Counter(r.outcome for r in execution.results) == {"created": 250}
     ids = {c["email"]: c["id"] for c in contacts}
     assert all(r.contact_id == ids[r.match_key] for r in execution.results)
+    searches = [r for r in sb.admin.requests() if r["path"].endswith("/search")]
+    assert (len(searches) >= 250) if tenant_size is None else (searches == [])
 
 
 def test_item_errors_and_patch_422_are_row_outcomes(sb: SandboxServer, api_key: str) -> None:
