@@ -57,13 +57,13 @@ def _share_sample_rows(client: LynkistClient, sample: Any) -> int:
     """Create the first sample contacts on the server, half of them slightly different."""
     cleaned = clean_contacts(apply_mapping(sample, "hubspot")).valid.head(SHARED_SAMPLE_ROWS)
     fields = [c for c in cleaned.columns if not c.startswith("_")]
-    contacts = []
+    contacts: list[dict[str, Any]] = []
     for position, record in enumerate(cleaned[fields].to_dict("records")):
-        contact = {k: v for k, v in record.items() if v is not None and v == v and v != {}}
+        contact = {str(k): v for k, v in record.items() if v is not None and v == v and v != {}}
         if position >= SHARED_SAMPLE_ROWS // 2:
             contact["job_title"] = "Previous role"
         contacts.append(contact)
-    return client.bulk_create(contacts).created
+    return client.bulk_create(list(contacts)).created
 
 
 def _change_server(client: LynkistClient) -> dict[str, int]:

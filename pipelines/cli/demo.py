@@ -7,7 +7,7 @@ import argparse
 from pipelines.cli import EXIT_OK
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Declare ``lynkist demo``."""
     parser = subparsers.add_parser(
         "demo",
