@@ -38,6 +38,7 @@ from pipelines.sync import (
     pipeline_location,
     run_sync,
 )
+from transforms.views import create_views
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +397,11 @@ def run_push(
             results_path = write_results_csv(frame, settings.results_path)
         t0 = time.monotonic()
         try:
-            load_results(_results_pipeline(mirror_pipeline, settings), frame)
+            results_pipeline = _results_pipeline(mirror_pipeline, settings)
+            load_results(results_pipeline, frame)
+            # The sync after the push rebuilt the views before push_results had this run (or
+            # existed at all): refresh them so the push_* views show it right away.
+            create_views(results_pipeline)
         except Exception as exc:  # dlt wraps destination errors in many types
             warnings.append(f"could not record the results in push_results: {exc}")
         timings["record_s"] = time.monotonic() - t0

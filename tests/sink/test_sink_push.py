@@ -66,7 +66,12 @@ def test_hubspot_export_push(
             "SELECT outcome, count(*) FROM lynkist.push_results WHERE run_id = ? GROUP BY 1",
             [report.run_id],
         ).fetchall()
+        # the analysis views show the run right away, without waiting for the next sync
+        history = con.execute(
+            "SELECT rows FROM lynkist.push_history WHERE run_id = ?", [report.run_id]
+        ).fetchall()
     assert dict(rows) == dict(scenario.outcomes)
+    assert history == [(sum(scenario.outcomes.values()),)]
 
     # the same push again changes nothing and writes nothing
     sb.admin.clear_requests()
