@@ -125,7 +125,14 @@ def contacts_resource(
     return dlt.resource(
         contacts,
         name=TABLE_NAME,
-        write_disposition="merge",  # dlt's default strategy: delete-insert by primary key
+        # delete-insert by primary key; "deduplicated": each load carries at most one row per id
+        # (the mirror's EMITTED flag), so dlt can skip the window-function dedup of the
+        # staging table, which was the peak of the sync's memory and a good part of the load.
+        write_disposition={
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        },
         primary_key=PRIMARY_KEY,
         columns=COLUMN_HINTS,
     )
