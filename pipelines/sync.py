@@ -125,6 +125,8 @@ class SyncSummary:
         throttled: 429 answers received.
         scan_passes: Full scans of the listing (more than 1 when it shifted during a scan).
         resumed_packages: Load packages left by an interrupted run and completed first.
+        refetched: Contacts that changed again during the run after it had emitted them, loaded
+            again by a short follow-up load.
         destination: Destination name.
         dataset: Dataset name.
         warehouse: DuckDB file path, or the destination name.
@@ -144,6 +146,7 @@ class SyncSummary:
     throttled: int = 0
     scan_passes: int = 0
     resumed_packages: int = 0
+    refetched: int = 0
     destination: str = "duckdb"
     dataset: str = "lynkist"
     warehouse: str = ""
@@ -428,6 +431,7 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
                 else:
                     pipeline.run(source)
                 summary.rows_written = _rows_written(pipeline)
+                summary.refetched = len(set(stats.conflict_ids))
                 if stats.conflict_ids:
                     # Contacts that changed again after this run emitted them: load their
                     # current version now (one load never carries two versions of a row).

@@ -158,9 +158,8 @@ class _ProgressView:
             self.task,
             description=labels.get(stats.phase, stats.phase),
             completed=stats.pages,
-            total=(stats.pages - stats.pages % max(stats.pages_total, 1)) + stats.pages_total
-            if stats.pages_total
-            else None,
+            # pages count over every pass; a re-scan adds another listing's worth
+            total=stats.pages_total * max(stats.scan_passes, 1) if stats.pages_total else None,
             rows=stats.rows_emitted,
         )
 
@@ -212,7 +211,9 @@ def run(args: argparse.Namespace) -> int:
         if summary.rows_written == 0:
             out.print("No changes since the last sync: 0 rows written.")
         else:
-            out.print(f"Loaded {summary.rows_written:,} rows into {summary.warehouse}.")
+            out.print(
+                f"Loaded {summary.rows_written:,} rows into {summary.warehouse}.", highlight=False
+            )
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -39,7 +40,7 @@ def test_known_fields_are_typed() -> None:
 
 
 def test_unknown_fields_become_text_columns() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {**CONTACT, "loyalty_tier": "gold", "score": {"value": 7}},
         {**CONTACT, "id": "b", "loyalty_tier": None},
     ]

@@ -11,6 +11,7 @@ from typing import Any
 
 import dlt
 import httpx
+import pandas as pd
 import pytest
 
 from pipelines.sandbox import SandboxServer
@@ -24,6 +25,12 @@ def _pipeline(tmp_path: Path) -> dlt.Pipeline:
         destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
         dataset_name="crm",
     )
+
+
+def _frame(pipeline: dlt.Pipeline) -> pd.DataFrame:
+    frame = pipeline.dataset()["contacts"].df()
+    assert frame is not None
+    return frame
 
 
 def _column_types(pipeline: dlt.Pipeline) -> dict[str, str]:
@@ -51,7 +58,7 @@ def test_source_in_a_plain_pipeline_with_dlt_config(
     assert types["created_at"] == types["updated_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["deleted_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["is_deleted"] == "BOOLEAN"
-    frame = pipeline.dataset()["contacts"].df()
+    frame = _frame(pipeline)
     assert len(frame) == 120
     truth = {c["id"]: c for c in sb.admin.contacts("acme")}
     for row in frame.to_dict("records"):
@@ -59,7 +66,8 @@ def test_source_in_a_plain_pipeline_with_dlt_config(
 
     # run again: nothing changed, nothing extracted
     pipeline.run(lynkist_source())
-    assert pipeline.last_trace.last_normalize_info.row_counts.get("contacts", 0) == 0
+    info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    assert info is not None and info.row_counts.get("contacts", 0) == 0
 
 
 class _AddsFields(BaseHTTPRequestHandler):
@@ -126,7 +134,7 @@ def test_fields_the_api_adds_later_are_loaded(
 
     types = _column_types(pipeline)
     assert types["loyalty_tier"] == "VARCHAR" and types["scores"] == "VARCHAR"
-    frame = pipeline.dataset()["contacts"].df()
+    frame = _frame(pipeline)
     row = frame[frame["id"] == victim].iloc[0]
     assert row["status"] == "customer"
     assert json.loads(row["scores"]) == {"nps": 0}

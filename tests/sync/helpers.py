@@ -50,7 +50,9 @@ def warehouse_frame(pipeline_or_path: dlt.Pipeline | str | os.PathLike[str]) -> 
         f"CAST({name} AS TEXT) AS {name}" if name in JSON_FIELDS else name
         for name in dataset.schema.get_table_columns("contacts")
     ]
-    return dataset(f"SELECT {', '.join(columns)} FROM contacts").df()
+    frame = dataset(f"SELECT {', '.join(columns)} FROM contacts").df()
+    assert frame is not None
+    return frame
 
 
 def _micros(value: Any) -> int | None:

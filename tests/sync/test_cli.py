@@ -40,9 +40,9 @@ def test_json_then_no_changes_then_quiet(
     assert_warehouse_matches_server(db, sb)
 
     assert main(["sync", "--duckdb", db]) == 0
-    out = capsys.readouterr().out
-    assert "unchanged" in out and "90" in out
-    assert "No changes since the last sync: 0 rows written." in out
+    table = capsys.readouterr().out
+    assert "unchanged" in table and "90" in table
+    assert "No changes since the last sync: 0 rows written." in table
 
     assert main(["sync", "--duckdb", db, "--quiet"]) == 0
     captured = capsys.readouterr()

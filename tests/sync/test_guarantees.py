@@ -229,3 +229,29 @@ def test_tiny_tenants(sb: SandboxServer, tmp_path: Path, tenant_size: int) -> No
     assert first.new == tenant_size and second.rows_written == 0
     if tenant_size:
         assert_warehouse_matches_server(tmp_path / "w.duckdb", sb)
+
+
+def test_contact_changed_twice_during_one_run_ends_at_its_last_version(
+    sb: SandboxServer, tmp_path: Path
+) -> None:
+    """A contact emitted by the first scan and changed before the re-scan saw it again.
+
+    One load must not carry two versions of a row (the merge would pick one at random), so
+    the second version is loaded by a short follow-up load of that contact alone.
+    """
+    sb.admin.seed("acme", 260, seed=10)
+    settings = sync_settings(sb, tmp_path / "w.duckdb")
+    run_sync(settings)
+    with _client(sb) as client:
+        newest = client.list_contacts(page=1, limit=100).data[0]["id"]
+        client.update_contact(newest, {"job_title": "first change"})
+    # page 1 read -> an insert (so the scan repeats); page 3 read -> the contact changes again
+    sb.admin.add_scan_hook("acme", 1, [{"op": "create", "contact": {"first_name": "Racer"}}])
+    sb.admin.add_scan_hook(
+        "acme", 3, [{"op": "update", "id": newest, "fields": {"job_title": "second change"}}]
+    )
+
+    summary = run_sync(settings)
+    frame = assert_warehouse_matches_server(tmp_path / "w.duckdb", sb)
+    assert summary.scan_passes >= 2 and summary.refetched == 1
+    assert _row(frame, newest)["job_title"] == "second change"

@@ -167,7 +167,7 @@ def test_views_are_refreshed_after_the_load(sb: SandboxServer, tmp_path: Path) -
     summary = run_sync(settings)
     assert "contacts_current" in summary.views
     current = make_pipeline(settings).dataset()("SELECT count(*) AS n FROM contacts_current").df()
-    assert int(current["n"].iloc[0]) == 37
+    assert current is not None and int(current["n"].iloc[0]) == 37
 
 
 def test_two_warehouses_never_share_state(sb: SandboxServer, tmp_path: Path) -> None:
