@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from pipelines import __version__
 
-#: Sub-command name -> module under ``pipelines.cli`` implementing it.
+#: Sub-command name -> module implementing it (imported when the parser is built; each keeps
+#: its heavy imports inside ``run`` so ``lynkist --help`` stays fast).
 COMMANDS: dict[str, str] = {
     "sandbox": "pipelines.cli.sandbox",
     "sync": "pipelines.cli.sync",
@@ -42,14 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lynkist-etl {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # sub-command not built yet
-        module.add_parser(subparsers)
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).add_parser(subparsers)
     return parser
 
 
