@@ -26,6 +26,7 @@ def job_sync(base_url: str, api_key: str, duckdb_path: str, full_refresh: bool =
     """Our connector: ``run_sync`` into a DuckDB file."""
     from pipelines.sync import SyncSettings, run_sync
 
+    started = time.perf_counter()
     summary = run_sync(
         SyncSettings(
             base_url=base_url,
@@ -35,6 +36,7 @@ def job_sync(base_url: str, api_key: str, duckdb_path: str, full_refresh: bool =
         )
     )
     return {
+        "run_s": time.perf_counter() - started,
         "new": summary.new,
         "updated": summary.updated,
         "deleted": summary.deleted,
@@ -90,6 +92,7 @@ def job_rest_api(base_url: str, api_key: str, duckdb_path: str) -> dict:
             "resources": [{"name": "contacts", "endpoint": {"path": "contacts"}}],
         }
     )
+    started = time.perf_counter()
     pipeline = dlt.pipeline(
         pipeline_name="bench_rest_api",
         destination=dlt.destinations.duckdb(duckdb_path),
@@ -97,9 +100,10 @@ def job_rest_api(base_url: str, api_key: str, duckdb_path: str) -> dict:
         pipelines_dir=str(Path(duckdb_path).parent / ".rest_api_pipelines"),
     )
     pipeline.run(source)
+    elapsed = time.perf_counter() - started
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT count(*) FROM contacts")[0][0]
-    return {"rows": rows}
+    return {"rows": rows, "run_s": elapsed}
 
 
 def job_page_capacity(base_url: str, api_key: str, pages: int, concurrency: int = 8) -> dict:

@@ -156,20 +156,33 @@ def full_and_incremental_sync(ctx: Context, capacity: float) -> None:
             duckdb_path=str(ctx.workdir / "sync" / "lynkist.duckdb"),
         )
     ctx.raw["rss_small"] = ours.peak_rss_mb
-    speedup = base.wall_s / ours.wall_s
+    speedup = base.output["run_s"] / ours.output["run_s"]
+    process_speedup = base.wall_s / ours.wall_s
     s = f"1 full sync {n:,}"
     ctx.rows += [
         Row(
             s,
-            "wall s (ours | dlt rest_api)",
-            _r(ours.wall_s),
-            _r(base.wall_s),
+            "sync s, in process (ours | dlt rest_api)",
+            _r(ours.output["run_s"]),
+            _r(base.output["run_s"]),
             f"{speedup:.1f}x faster",
             ">= 5x",
             speedup >= 5,
         ),
+        Row(
+            s,
+            "wall s, whole process incl. imports",
+            _r(ours.wall_s),
+            _r(base.wall_s),
+            f"{process_speedup:.1f}x faster",
+        ),
         Row(s, "requests", our_requests, base_requests),
-        Row(s, "rows/s", round(n / ours.wall_s), round(n / base.wall_s)),
+        Row(
+            s,
+            "rows/s, in process",
+            round(n / ours.output["run_s"]),
+            round(n / base.output["run_s"]),
+        ),
         Row(s, "peak RSS MB", _r(ours.peak_rss_mb), _r(base.peak_rss_mb)),
         Row(s, "rows loaded", ours.output["new"], base.output["rows"]),
         Row(
@@ -195,7 +208,12 @@ def full_and_incremental_sync(ctx: Context, capacity: float) -> None:
         )
     written = incremental.output["rows_written"]
     ctx.rows += [
-        Row(f"2 incremental ({changed} changed)", "wall s", _r(incremental.wall_s)),
+        Row(
+            f"2 incremental ({changed} changed)",
+            "sync s, in process | whole process",
+            _r(incremental.output["run_s"]),
+            _r(incremental.wall_s),
+        ),
         Row(
             f"2 incremental ({changed} changed)",
             "rows written",
@@ -223,7 +241,13 @@ def scale_sync(ctx: Context) -> None:
     ratio = result.peak_rss_mb / small
     s = f"3 scale {n:,}"
     ctx.rows += [
-        Row(s, "wall s", _r(result.wall_s), "", f"{round(n / result.wall_s):,} rows/s"),
+        Row(
+            s,
+            "sync s, in process | whole process",
+            _r(result.output["run_s"]),
+            _r(result.wall_s),
+            f"{round(n / result.output['run_s']):,} rows/s",
+        ),
         Row(
             s,
             f"peak RSS MB (at {n:,} | at {ctx.sizes.contacts:,})",
