@@ -1,0 +1,23 @@
+"""Seeds of the chaos suites: a reduced set for ``make test``, the full set for ``make chaos``."""
+
+from __future__ import annotations
+
+import pytest
+
+#: Run by ``make test`` (unmarked): fast enough for every commit.
+QUICK_SEEDS = (1, 2)
+#: Run by ``make chaos`` (marked): at least 20 seeds, none of them the quick ones.
+CHAOS_SEEDS = tuple(range(101, 121))
+
+
+def seed_params() -> list[object]:
+    """The quick seeds unmarked, the chaos seeds marked ``chaos``."""
+    return [pytest.param(s, id=f"seed{s}") for s in QUICK_SEEDS] + [
+        pytest.param(s, id=f"seed{s}", marks=pytest.mark.chaos) for s in CHAOS_SEEDS
+    ]
+
+
+#: Faults of issue 7 for reads and writes alike; ``slow_ms`` sits just under the client's
+#: ``CLIENT_TIMEOUT`` so a slow answer on a busy machine sometimes times out.
+FAULTS = {"error_5xx": 0.10, "error_429": 0.10, "drop": 0.02, "slow": 0.05, "slow_ms": 1500.0}
+CLIENT_TIMEOUT = 2.0
