@@ -37,7 +37,13 @@ from typing import Any, Final
 import pandas as pd
 import phonenumbers
 
-from pipelines.contact import FIRST_NAME_MAX, FIRST_NAME_MIN, PHONE_MAX, normalize_email
+from pipelines.contact import (
+    FIRST_NAME_MAX,
+    FIRST_NAME_MIN,
+    PHONE_MAX,
+    WRITABLE_FIELDS,
+    normalize_email,
+)
 from transforms.mapping import CUSTOM_JSON_COLUMN, FULL_NAME, ROW_ERROR, ROW_NUMBER, row_numbers
 from transforms.text import WHITESPACE_PATTERN, normalize_text, to_object
 
@@ -46,20 +52,7 @@ EMAIL_KEY: Final = "_email_key"
 #: Text fields carried through as they are after whitespace normalization.
 _FREE_TEXT: Final = ("last_name", "company", "job_title", "status")
 #: Output column order of ``CleanResult.valid``.
-_VALID_ORDER: Final = (
-    ROW_NUMBER,
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "job_title",
-    "status",
-    "tags",
-    "custom_fields",
-    EMAIL_KEY,
-)
+_VALID_ORDER: Final = (ROW_NUMBER, "id", *WRITABLE_FIELDS, EMAIL_KEY)
 _SHOWN_CHARS: Final = 80
 _PARSE_REASONS: Final = {
     phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",

@@ -7,20 +7,11 @@ import logging
 import dlt
 import pandas as pd
 
+from pipelines.contact import WRITABLE_FIELDS
+
 log = logging.getLogger(__name__)
 
-MIRROR_COLUMNS = (
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "job_title",
-    "status",
-    "tags",
-    "custom_fields",
-)
+MIRROR_COLUMNS = ("id", *WRITABLE_FIELDS)
 
 
 def empty_mirror() -> pd.DataFrame:
