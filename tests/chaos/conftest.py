@@ -58,7 +58,7 @@ def fault_counts(sb: SandboxServer) -> Counter[str]:
 def report(suite: str, *, seed: int | None, faults: Counter[str], **counts: Any) -> None:
     """Print one test's summary line and add it to the session's figures."""
     FIGURES.faults.update(faults)
-    FIGURES.add(suite, seed=seed, **{k: int(v) for k, v in counts.items()})
+    FIGURES.add(suite, seed=seed, **{k: v for k, v in counts.items() if isinstance(v, int)})
     parts = [f"seed={seed}"] if seed is not None else []
     parts.append("faults=" + (",".join(f"{k}:{v}" for k, v in sorted(faults.items())) or "0"))
     parts.extend(f"{k}={v}" for k, v in counts.items())
