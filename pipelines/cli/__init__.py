@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pipelines import __version__
 
@@ -35,9 +36,19 @@ class UsageError(Exception):
     """A user mistake (bad flag, missing key, unwritable path): message shown, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line (like every other error of ours), not a usage dump.
+
+    Sub-command parsers inherit the class (``add_subparsers`` uses the parent's type).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lynkist",
         description="Lynkist connector: sandbox API, incremental sync, reverse ETL, reports.",
     )

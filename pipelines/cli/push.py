@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
+from pipelines.cli.paths import check_output_file, check_warehouse_directory
 from pipelines.contact import DEFAULT_BASE_URL
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
@@ -151,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.sync import SyncError
 
     console = Console(stderr=False, quiet=args.quiet)
-    errors = Console(stderr=True)
+    # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
+    errors = Console(stderr=True, soft_wrap=True)
     base_url = (
         _config_value(args.base_url, "LYNKIST_BASE_URL", ("sources.lynkist.base_url", "base_url"))
         or DEFAULT_BASE_URL
@@ -177,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         max_concurrency=max(1, args.max_concurrency),
     )
     _check_writable(Path(args.duckdb))
+    if args.results:
+        check_output_file(args.results, flag="--results")
     try:
         with _progress(console, quiet=args.quiet or args.json) as progress:
             report = run_push(df, settings, progress=progress)
@@ -189,6 +193,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     except LynkistError as exc:
         errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
+        return EXIT_FAILURE
+    except Exception as exc:  # one line for the scheduler's log, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        errors.print(
+            f"lynkist push: error: {type(exc).__name__}: {first}", markup=False, highlight=False
+        )
         return EXIT_FAILURE
 
     if args.json:
@@ -209,6 +219,7 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"--duckdb {path}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"--duckdb {path}: not writable — choose a warehouse file you can write")
+    check_warehouse_directory(path)
 
 
 class _progress:

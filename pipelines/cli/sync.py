@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from pipelines.cli.paths import check_warehouse_directory
 from pipelines.contact import DEFAULT_BASE_URL
 
 API_KEY_ENV = "LYNKIST_API_KEY"
@@ -186,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         max_concurrency=args.max_concurrency,
     )
+    if args.destination == "duckdb":
+        check_warehouse_directory(args.duckdb)
     err = Console(stderr=True)
     show_progress = not (args.quiet or args.json) and err.is_terminal
     view = _ProgressView(err) if show_progress else None

@@ -394,7 +394,11 @@ def run_push(
         # The CSV first: the outcomes reach the user even if the warehouse load fails.
         results_path = None
         if settings.results_path is not None:
-            results_path = write_results_csv(frame, settings.results_path)
+            try:
+                results_path = write_results_csv(frame, settings.results_path)
+            except OSError as exc:
+                # The writes are done: their outcomes still go to push_results below.
+                warnings.append(f"could not write the results CSV {settings.results_path}: {exc}")
         t0 = time.monotonic()
         try:
             results_pipeline = _results_pipeline(mirror_pipeline, settings)
