@@ -16,7 +16,6 @@ Exit-code decisions (the contract: 2 = bad configuration, credentials or argumen
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -32,6 +31,7 @@ import pytest
 
 from pipelines.sandbox import SandboxConfig, SandboxServer
 from pipelines.sink import PushSettings, run_push
+from tests.cli.warm import run_commands
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {
@@ -298,19 +298,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
             stderr=subprocess.PIPE,
             text=True,
         )
-        zygote = subprocess.run(
-            [sys.executable, "-m", "tests.cli.warm", "--jobs", "2"],
-            input="".join(json.dumps(r) + "\n" for r in requests),
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env=_clean_env(),
-            timeout=240,
-            check=True,
-        )
+        codes = run_commands(requests)
         out, err = genuine.communicate(timeout=120)
-        answers = [json.loads(line) for line in zygote.stdout.splitlines()]
-        codes = {a["id"]: a["returncode"] for a in answers}
         contacts = server.admin.contacts("acme")
         writes = [r for r in server.admin.requests() if r["method"] in ("POST", "PATCH", "DELETE")]
     yield Batch(

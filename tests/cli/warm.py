@@ -20,9 +20,11 @@ import contextlib
 import json
 import os
 import runpy
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 #: What the sub-commands import lazily inside ``run``: loaded once, before any fork.
@@ -112,6 +114,32 @@ def serve(jobs: int) -> None:
         running[pid] = (request["id"], time.monotonic())
     while running:
         reap_one()
+
+
+def run_commands(
+    requests: list[dict[str, Any]], *, jobs: int = 2, timeout: float = 240
+) -> dict[str, int]:
+    """Run ``lynkist`` command lines through a fresh zygote; ``{id: exit status}``.
+
+    Args:
+        requests: ``{"id", "argv", "env", "cwd", "stdout", "stderr"}`` per command.
+        jobs: Commands running at once.
+        timeout: Seconds for the whole batch.
+    """
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.cli.warm", "--jobs", str(jobs)],
+        input="".join(json.dumps(request) + "\n" for request in requests),
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env=env,
+        timeout=timeout,
+        check=True,
+    )
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    return {answer["id"]: answer["returncode"] for answer in answers}
 
 
 def main() -> None:
