@@ -59,10 +59,10 @@ class ContactPaginator(Iterator[ContactPage]):
     def _run(self) -> Iterator[ContactPage]:
         first = self._limiter.run(self._fetch, 1)
         self._note(first)
-        self.pages_fetched += 1
-        yield first
         if self._limiter.holds_slot():
             # Nested inside map_concurrent: more slots could deadlock at a limit of one.
+            self.pages_fetched += 1
+            yield first
             while self.pages_fetched < (self.total_pages or 0):
                 page = self._fetch(self.pages_fetched + 1)
                 self._note(page)
@@ -82,7 +82,11 @@ class ContactPaginator(Iterator[ContactPage]):
 
         interrupted = False
         try:
+            # Start the next pages before handing over page 1: the consumer's first page is
+            # often its slowest (imports, schema set-up), and the workers should not wait on it.
             refill()
+            self.pages_fetched += 1
+            yield first
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 pending.difference_update(done)

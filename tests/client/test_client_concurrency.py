@@ -205,6 +205,23 @@ def test_iter_contact_pages_fetches_every_page_once_with_bounded_concurrency(mak
     assert client.stats.by_method == {"GET": 23}
 
 
+def test_next_pages_are_requested_while_the_consumer_holds_page_one(make_client) -> None:
+    # The consumer's first page is often its slowest (imports, schema set-up): the next pages
+    # must already be on their way, not wait for it to ask.
+    page_two_requested = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        if page == 2:
+            page_two_requested.set()
+        return httpx.Response(200, json=page_body(page, 5))
+
+    pages = make_client(handler, max_concurrency=3).iter_contact_pages()
+    assert next(pages).page == 1
+    assert page_two_requested.wait(timeout=5)
+    assert sorted(p.page for p in pages) == [2, 3, 4, 5]
+
+
 def test_iter_contact_pages_yields_in_completion_order(make_client) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
