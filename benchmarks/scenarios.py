@@ -34,7 +34,7 @@ class Sizes:
     push_unchanged: int = 2_000
     naive_sample: int = 600
     rate_limit: float = 20.0
-    rate_contacts: int = 5_000
+    rate_contacts: int = 20_000
     rate_push_rows: int = 400
     clean_rows: int = 100_000
 

@@ -2,13 +2,16 @@
 
 Page 1 says how many pages there are; pages 2..N are then fetched in parallel (bounded and
 adapted by the client's :class:`~pipelines.client.concurrency.AdaptiveLimiter`) and yielded in
-the order they complete, so memory holds at most a window of pages however large the tenant.
+the order they complete, so memory holds at most two windows of pages however large the
+tenant. Requests are refilled as they complete, so the network stays busy while the consumer
+works on a page.
 If a later page reports more pages than known (contacts added during the scan), the extra
 pages are fetched too; every page number is requested exactly once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -71,36 +74,92 @@ class ContactPaginator(Iterator[ContactPage]):
             return
         window = self._limiter.max_concurrency
         pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="lynkist-pages")
-        pending: set[Future[ContactPage]] = set()
-        next_page = 2
-
-        def refill() -> None:
-            nonlocal next_page
-            while next_page <= (self.total_pages or 0) and len(pending) < window:
-                pending.add(pool.submit(self._limiter.run, self._fetch, next_page))
-                next_page += 1
-
+        prefetch = _Prefetch(self, pool, window=window)
         interrupted = False
         try:
             # Start the next pages before handing over page 1: the consumer's first page is
             # often its slowest (imports, schema set-up), and the workers should not wait on it.
-            refill()
+            prefetch.refill()
             self.pages_fetched += 1
             yield first
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                pending.difference_update(done)
-                ready = [future.result() for future in done]
-                for page in ready:
-                    self._note(page)
-                # Refill before yielding so that workers stay busy while the consumer works.
-                refill()
-                for page in ready:
-                    self.pages_fetched += 1
-                    yield page
+            for page in prefetch.pages():
+                self.pages_fetched += 1
+                yield page
         except (KeyboardInterrupt, SystemExit):
             interrupted = True
             raise
         finally:
+            prefetch.stop()
             # On Ctrl-C do not wait for pages in flight; on close or errors, do.
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+class _Prefetch:
+    """Keeps up to ``window`` page requests in flight, refilled from the workers themselves.
+
+    Refilling when a request completes, not when the consumer asks for the next page, keeps the
+    network busy while the consumer works on a page (under a rate limit, idle time is lost for
+    good). At most ``2 * window`` pages are requested but not yet taken, so memory stays flat.
+    """
+
+    def __init__(
+        self, paginator: ContactPaginator, pool: ThreadPoolExecutor, *, window: int
+    ) -> None:
+        self._paginator = paginator
+        self._pool = pool
+        self._window = window
+        self._lock = threading.RLock()  # re-entered when a callback runs at once on a done future
+        self._in_flight: set[Future[ContactPage]] = set()
+        self._outstanding: set[Future[ContactPage]] = set()  # requested, not yet taken
+        self._next_page = 2
+        self._stopped = False
+
+    def refill(self) -> None:
+        """Request more pages while the window and the buffer allow."""
+        with self._lock:
+            while (
+                not self._stopped
+                and self._next_page <= (self._paginator.total_pages or 0)
+                and len(self._in_flight) < self._window
+                and len(self._outstanding) < 2 * self._window
+            ):
+                future = self._pool.submit(
+                    self._paginator._limiter.run, self._paginator._fetch, self._next_page
+                )
+                self._next_page += 1
+                self._in_flight.add(future)
+                self._outstanding.add(future)
+                future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: Future[ContactPage]) -> None:
+        with self._lock:
+            self._in_flight.discard(future)
+            if future.cancelled() or future.exception() is not None:
+                self._stopped = True  # the consumer raises it when it gets there
+                return
+            self._paginator._note(future.result())
+        self.refill()
+
+    def pages(self) -> Iterator[ContactPage]:
+        """Yield pages in completion order until every known page has been taken."""
+        while True:
+            with self._lock:
+                outstanding = set(self._outstanding)
+            if not outstanding:
+                return
+            done, _ = wait(outstanding, return_when=FIRST_COMPLETED)
+            for future in done:
+                with self._lock:
+                    self._outstanding.discard(future)
+                page = future.result()
+                # Note and refill here too: the worker's callback may not have run yet, and a
+                # page reporting more pages must extend the scan before the loop looks again.
+                with self._lock:
+                    self._paginator._note(page)
+                self.refill()
+                yield page
+
+    def stop(self) -> None:
+        """Request nothing more."""
+        with self._lock:
+            self._stopped = True

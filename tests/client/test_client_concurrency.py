@@ -222,6 +222,26 @@ def test_next_pages_are_requested_while_the_consumer_holds_page_one(make_client)
     assert sorted(p.page for p in pages) == [2, 3, 4, 5]
 
 
+def test_fetching_goes_on_while_the_consumer_is_busy(make_client) -> None:
+    # Refilled as requests complete, not as the consumer pulls: up to two windows ahead.
+    requested: list[int] = []
+    all_ahead = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        requested.append(page)
+        if len(requested) == 5:
+            all_ahead.set()
+        return httpx.Response(200, json=page_body(page, 9))
+
+    pages = make_client(handler, max_concurrency=2).iter_contact_pages()
+    assert next(pages).page == 1
+    assert all_ahead.wait(timeout=5)  # pages 2-5: two in flight and two more behind them
+    time.sleep(0.05)
+    assert sorted(requested) == [1, 2, 3, 4, 5]  # and no further while nobody takes them
+    assert sorted(p.page for p in pages) == list(range(2, 10))
+
+
 def test_iter_contact_pages_yields_in_completion_order(make_client) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
