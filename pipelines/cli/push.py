@@ -210,6 +210,13 @@ def run(args: argparse.Namespace) -> int:
     if report.fatal:
         errors.print(f"lynkist push: error: {report.fatal}", markup=False, highlight=False)
         return EXIT_USAGE
+    if report.unavailable:
+        errors.print(
+            f"lynkist push: error: stopped writing: {report.unavailable}",
+            markup=False,
+            highlight=False,
+        )
+        return EXIT_FAILURE
     return EXIT_OK if report.ok else EXIT_ROWS_FAILED
 
 

@@ -95,6 +95,7 @@ class Execution:
     results: list[RowResult]
     stats: ExecuteStats
     fatal: str | None = None
+    unavailable: str | None = None
 
 
 class _Round:
@@ -120,6 +121,14 @@ class _Executor:
     results: dict[int, RowResult] = field(default_factory=dict)
     stats: ExecuteStats = field(default_factory=ExecuteStats)
     fatal: str | None = None
+    # Set when a write failed after its whole retry budget (429, 5xx, no answer): the API is
+    # down or throttling hard, so the rest is not sent — retrying each row for rounds would
+    # take hours on a large export. The next push sends those rows.
+    unavailable: str | None = None
+
+    @property
+    def _stopped(self) -> str | None:
+        return self.fatal or self.unavailable
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -143,7 +152,7 @@ class _Executor:
 
     def _bulk(self, rows: list[PlannedRow]) -> list[tuple[list[PlannedRow], Any]]:
         """Send one batch; split it on a whole-batch 422 (nothing was written) to isolate rows."""
-        if self.fatal:
+        if self._stopped:
             return [(rows, None)]
         if self.before_bulk is not None:
             self.before_bulk()
@@ -159,7 +168,7 @@ class _Executor:
         return [(rows, result)]
 
     def _patch(self, row: PlannedRow) -> Any:
-        if self.fatal:
+        if self._stopped:
             return None
         assert row.contact_id is not None
         return self.client.update_contact(row.contact_id, row.payload)
@@ -179,7 +188,7 @@ class _Executor:
     def _on_bulk(self, rows: list[PlannedRow], result: Any, bucket: _Round) -> None:
         if result is None:  # skipped after a fatal error
             for row in rows:
-                self._fail(row, f"not sent: {self.fatal}")
+                self._fail(row, f"not sent: {self._stopped}")
             return
         self.stats.bulk_calls += 1
         if isinstance(result, BulkResult):
@@ -201,6 +210,7 @@ class _Executor:
         elif isinstance(result, RateLimitError) or (
             isinstance(result, LynkistTransportError) and not result.sent
         ):
+            self.unavailable = self.unavailable or str(result)
             bucket.retry_creates.extend((row, result) for row in rows)
         elif isinstance(result, LynkistError):
             if self._check_fatal(result):
@@ -214,7 +224,7 @@ class _Executor:
 
     def _on_patch(self, row: PlannedRow, result: Any, bucket: _Round) -> None:
         if result is None:
-            self._fail(row, f"not sent: {self.fatal}")
+            self._fail(row, f"not sent: {self._stopped}")
             return
         self.stats.patch_calls += 1
         if isinstance(result, dict):
@@ -228,6 +238,7 @@ class _Executor:
                 contact_id=row.contact_id,
             )
         elif isinstance(result, RateLimitError | ServerError | LynkistTransportError):
+            self.unavailable = self.unavailable or str(result)
             bucket.retry_updates.append((row, result))
         elif isinstance(result, LynkistError):
             self._check_fatal(result)
@@ -292,7 +303,7 @@ class _Executor:
         updates = self.plan.by_action("update")
         last_errors: dict[int, LynkistError] = {}
         unresolved: list[PlannedRow] = []
-        while (creates or updates) and self.stats.rounds < self.max_rounds and not self.fatal:
+        while (creates or updates) and self.stats.rounds < self.max_rounds and not self._stopped:
             self.stats.rounds += 1
             t0 = time.monotonic()
             bucket = self._round(creates, updates)
@@ -329,7 +340,7 @@ class _Executor:
             updates = [row for row, _ in bucket.retry_updates]
             if unresolved:
                 break
-            if creates or updates:
+            if (creates or updates) and not self._stopped:
                 # Let a throttling or failing server breathe before the next round.
                 time.sleep(min(2.0, 0.2 * 2**self.stats.rounds))
         for row in unresolved:
@@ -353,7 +364,7 @@ class _Executor:
                     "avoid a duplicate — the next push re-checks this row",
                 )
         ordered = [self.results[number] for number in sorted(self.results)]
-        return Execution(ordered, self.stats, self.fatal)
+        return Execution(ordered, self.stats, self.fatal, self.unavailable)
 
 
 def execute_plan(

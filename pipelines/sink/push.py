@@ -61,6 +61,9 @@ class PushReport:
         plan: The plan that was executed (field-level diffs of updates in ``plan.rows``).
         dry_run: Nothing was written.
         fatal: Why the run stopped early (key rejected / lacks contacts:write), else None.
+        unavailable: Why the writes stopped early because a call failed after its whole retry
+            budget (API down or throttling hard), else None; the rows not written are
+            ``failed`` and the next push sends them.
     """
 
     run_id: str
@@ -69,14 +72,17 @@ class PushReport:
     plan: Plan
     dry_run: bool = False
     fatal: str | None = None
+    unavailable: str | None = None
     results_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Every row was created, updated or unchanged (or planned, in a dry run)."""
-        return self.fatal is None and not (
-            self.summary.get("rejected", 0) or self.summary.get("failed", 0)
+        return (
+            self.fatal is None
+            and self.unavailable is None
+            and not (self.summary.get("rejected", 0) or self.summary.get("failed", 0))
         )
 
 
@@ -376,7 +382,7 @@ def run_push(
 
         results = execution.results
         created = sum(1 for r in results if r.outcome == "created")
-        if settings.refresh and created and not execution.fatal:
+        if settings.refresh and created and not (execution.fatal or execution.unavailable):
             t0 = time.monotonic()
             note("refresh")
             try:
@@ -433,6 +439,7 @@ def run_push(
         summary,
         plan,
         fatal=execution.fatal,
+        unavailable=execution.unavailable,
         results_path=results_path,
         warnings=warnings,
     )

@@ -195,7 +195,13 @@ def test_kill_9_push_at_random_points(
     rng = random.Random(seed)
     model = PushModel()
     with LynkistClient(sb.base_url, sb.keys["acme"]["rw"]) as client:
-        create_contacts(client, model.export(rng, "stored", new=150, changed=0).to_dict("records"))
+        create_contacts(
+            client,
+            [
+                {str(k): v for k, v in row.items()}
+                for row in model.export(rng, "stored", new=150, changed=0).to_dict("records")
+            ],
+        )
     db = tmp_path / "wh.duckdb"
     export = tmp_path / "export.csv"
     settings = PushSettings(

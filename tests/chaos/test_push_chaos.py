@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -13,10 +14,9 @@ from pipelines.client import LynkistError
 from pipelines.sandbox import SandboxServer
 from pipelines.sink import PushReport, PushSettings, run_push
 from tests.chaos.conftest import fault_counts, report
-from tests.chaos.seeds import CLIENT_TIMEOUT, FAULTS, seed_params
+from tests.chaos.seeds import CLIENT_TIMEOUT, faults_for, seed_params
 from tests.sink.conftest import write_calls
 
-PUSH_FAULTS = {**FAULTS, "drop_after_commit": 0.05}
 COLUMNS = ("first_name", "last_name", "email", "company", "job_title")
 OUTCOMES = {"created", "updated", "unchanged", "failed"}
 
@@ -90,9 +90,17 @@ class Export:
         return lost, duplicated, problems
 
 
-def check_one_outcome_per_row(result: PushReport, n: int) -> Counter[str]:
+def check_one_outcome_per_row(result: PushReport, n: int, warehouse: str | Path) -> Counter[str]:
+    """One outcome per input row, in the report and in ``lynkist.push_results``."""
     frame = result.results
     assert list(frame["row_number"]) == list(range(1, n + 1)), "one outcome per input row"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        recorded = con.execute(
+            "SELECT row_number, outcome FROM lynkist.push_results WHERE run_id = ? "
+            "ORDER BY row_number",
+            [result.run_id],
+        ).fetchall()
+    assert recorded == list(zip(frame["row_number"], frame["outcome"], strict=True))
     outcomes = Counter(frame["outcome"])
     assert set(outcomes) <= OUTCOMES, outcomes
     return outcomes
@@ -105,7 +113,7 @@ def push_until_done(
     reports: list[PushReport] = []
     errors = 0
     for attempt in range(runs):
-        sb.admin.set_faults(**PUSH_FAULTS, seed=seed + 1000 * attempt)
+        sb.admin.set_faults(**faults_for(seed + 1000 * attempt, drop_after_commit=0.05))
         try:
             pushed = run_push(frame, settings)
         except LynkistError:
@@ -145,7 +153,9 @@ def test_push_under_faults_loses_and_doubles_nothing(
     lost, duplicated, problems = export.discrepancies(sb)
     assert (lost, duplicated) == (0, 0)
     assert not problems, "\n".join(problems[:5])
-    outcomes = [check_one_outcome_per_row(r, len(export.frame)) for r in reports]
+    outcomes = [
+        check_one_outcome_per_row(r, len(export.frame), settings.duckdb_path) for r in reports
+    ]
     # a row is created at most once over all runs; later runs find it unchanged
     created = Counter[int]()
     for r in reports:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from pipelines.client import LynkistClient, LynkistError
 from pipelines.sandbox import SandboxServer
 from pipelines.sync import SyncSettings, SyncSummary, run_sync
 from tests.chaos.conftest import fault_counts, report
-from tests.chaos.seeds import CLIENT_TIMEOUT, FAULTS, seed_params
+from tests.chaos.seeds import CLIENT_TIMEOUT, faults_for, seed_params
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 
 
@@ -38,6 +39,10 @@ def _change(sb: SandboxServer, seed: int) -> tuple[int, int, int]:
     return len(updates), len(archives), creates
 
 
+def _none(value: object) -> object:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
 def discrepancies(db: Path, sb: SandboxServer) -> tuple[int, int]:
     """Live contacts missing from the warehouse (or stale), and ids stored more than once.
 
@@ -49,7 +54,7 @@ def discrepancies(db: Path, sb: SandboxServer) -> tuple[int, int]:
         1
         for c in sb.admin.contacts("acme")
         if c["archived_at"] is None
-        and (c["id"] not in stored or stored[c["id"]]["job_title"] != c["job_title"])
+        and (c["id"] not in stored or _none(stored[c["id"]]["job_title"]) != c["job_title"])
     )
     return lost, len(frame) - frame["id"].nunique()
 
@@ -62,7 +67,7 @@ def test_sync_under_faults_equals_server(sb: SandboxServer, tmp_path: Path, seed
     db = tmp_path / "w.duckdb"
     settings = sync_settings(sb, db, timeout=CLIENT_TIMEOUT, page_limit=20)
 
-    sb.admin.set_faults(**FAULTS, seed=seed)
+    sb.admin.set_faults(**faults_for(seed))
     first, failed_first = sync_until_done(settings)
     faults = fault_counts(sb)
     sb.admin.set_faults()
@@ -72,7 +77,7 @@ def test_sync_under_faults_equals_server(sb: SandboxServer, tmp_path: Path, seed
 
     updated, archived, created = _change(sb, seed)
     sb.admin.clear_requests()
-    sb.admin.set_faults(**FAULTS, seed=seed + 10_000)
+    sb.admin.set_faults(**faults_for(seed + 10_000))
     second, failed_second = sync_until_done(settings)
     faults += fault_counts(sb)
     sb.admin.set_faults()
