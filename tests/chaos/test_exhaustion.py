@@ -38,15 +38,18 @@ def _one_clean_line(err: str, command: str, key: str) -> str:
     return lines[0]
 
 
-def _cli(sb: SandboxServer, tmp_path: Path, args: list[str]) -> Driver:
-    env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys["acme"]["rw"]}
+def _cli(sb: SandboxServer, tmp_path: Path, args: list[str], tenant: str = "acme") -> Driver:
+    env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys[tenant]["rw"]}
     return Driver([*args, "--base-url", sb.base_url], cwd=tmp_path, env=env)
 
 
 @pytest.mark.parametrize("fault", FAULT_PARAMS)
-def test_sync_exhausted_exits_1_and_the_next_run_finishes(
+def test_sync_and_push_exhausted_exit_1_and_the_next_runs_finish(
     sb: SandboxServer, tmp_path: Path, fault: str
 ) -> None:
+    """``lynkist sync`` (tenant acme, pending changes) and ``lynkist push`` (tenant globex) run
+    side by side while every request fails: each exits 1 with one clean line, the warehouse and
+    the server are untouched, and the same commands finish once the API is back."""
     sb.admin.seed("acme", 250, seed=5)
     db = tmp_path / "w.duckdb"
     run_sync(sync_settings(sb, db))
@@ -57,64 +60,39 @@ def test_sync_exhausted_exits_1_and_the_next_run_finishes(
             client.update_contact(contact["id"], {"company": "Exhausted"})
         client.delete_contact(live[10]["id"])
         client.create_contact({"first_name": "Late"})
-    victim = _cli(sb, tmp_path, ["sync", "--quiet", "--duckdb", str(db)])
-    sb.admin.clear_requests()
-    sb.admin.set_faults(**{fault: 1.0})
-
-    victim.go()
-    code, out, err = victim.finish()
-
-    faults = fault_counts(sb)
-    sb.admin.set_faults()
-    assert (code, out) == (1, "")
-    line = _one_clean_line(err, "sync", sb.keys["acme"]["rw"])
-    assert warehouse_frame(db).equals(before), "a failed sync changed the warehouse"
-    assert (
-        main(
-            [
-                "sync",
-                "--quiet",
-                "--duckdb",
-                str(db),
-                "--base-url",
-                sb.base_url,
-                "--api-key",
-                sb.keys["acme"]["rw"],
-            ]
-        )
-        == 0
-    )
-    assert_warehouse_matches_server(db, sb)
-    report("exhaust-sync", seed=None, faults=faults, exit_code=code, error_lines=1)
-    print(f"  message: {line}")
-
-
-@pytest.mark.parametrize("fault", FAULT_PARAMS)
-def test_push_exhausted_exits_1_and_the_next_run_finishes(
-    sb: SandboxServer, tmp_path: Path, fault: str
-) -> None:
     rows = [{"first_name": f"P{i}", "email": f"p{i}@exhaust.test"} for i in range(150)]
     export = tmp_path / "export.csv"
     pd.DataFrame(rows).to_csv(export, index=False)
-    db = tmp_path / "wh.duckdb"
-    args = ["push", str(export), "--quiet", "--mapping", "lynkist", "--duckdb", str(db)]
-    victim = _cli(sb, tmp_path, args)
+    push_db = tmp_path / "push.duckdb"
+    sync_args = ["sync", "--quiet", "--duckdb", str(db)]
+    push_args = ["push", str(export), "--quiet", "--mapping", "lynkist", "--duckdb", str(push_db)]
+    syncer = _cli(sb, tmp_path, sync_args)
+    pusher = _cli(sb, tmp_path, push_args, tenant="globex")
+    sb.admin.clear_requests()
     sb.admin.set_faults(**{fault: 1.0})
 
-    victim.go()
-    code, out, err = victim.finish()
+    syncer.go()
+    pusher.go()
+    sync_code, sync_out, sync_err = syncer.finish()
+    push_code, push_out, push_err = pusher.finish()
 
     faults = fault_counts(sb)
     sb.admin.set_faults()
-    assert (code, out) == (1, "")
-    line = _one_clean_line(err, "push", sb.keys["acme"]["rw"])
-    assert write_calls(sb) == [] and live_contacts(sb) == []
-    key = sb.keys["acme"]["rw"]
-    assert main([*args, "--base-url", sb.base_url, "--api-key", key]) == 0
-    emails = Counter(c["email"] for c in live_contacts(sb))
+    assert (sync_code, sync_out) == (1, "")
+    assert (push_code, push_out) == (1, "")
+    sync_line = _one_clean_line(sync_err, "sync", sb.keys["acme"]["rw"])
+    push_line = _one_clean_line(push_err, "push", sb.keys["globex"]["rw"])
+    assert warehouse_frame(db).equals(before), "a failed sync changed the warehouse"
+    assert write_calls(sb) == [] and live_contacts(sb, "globex") == []
+
+    acme, globex = sb.keys["acme"]["rw"], sb.keys["globex"]["rw"]
+    assert main([*sync_args, "--base-url", sb.base_url, "--api-key", acme]) == 0
+    assert_warehouse_matches_server(db, sb)
+    assert main([*push_args, "--base-url", sb.base_url, "--api-key", globex]) == 0
+    emails = Counter(c["email"] for c in live_contacts(sb, "globex"))
     assert emails == Counter(r["email"] for r in rows)
-    report("exhaust-push", seed=None, faults=faults, exit_code=code, error_lines=1)
-    print(f"  message: {line}")
+    report("exhaust-cli", seed=None, faults=faults, exit_codes_1=2, error_lines=2)
+    print(f"  sync: {sync_line}\n  push: {push_line}")
 
 
 def _update_every_20th(sb: SandboxServer, company: str) -> None:
