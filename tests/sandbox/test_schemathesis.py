@@ -38,6 +38,8 @@ CHECKS = [
     checks.content_type_conformance,
     checks.response_schema_conformance,
     checks.response_headers_conformance,
+    checks.positive_data_acceptance,  # valid per the document -> accepted (and vice versa:
+    # negative_data_rejection is left out: /bulk answers 201 with per-item errors by design)
 ]
 EXAMPLES = 25
 
@@ -80,6 +82,8 @@ def test_answers_conform_to_the_document(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any, existing: str | None) -> None:
+        if case.headers:  # a generated Idempotency-Key reused with another body is a 422
+            case.headers = {k: v for k, v in case.headers.items() if k != "Idempotency-Key"}
         if existing and "{contact_id}" in path:
             case.path_parameters = {**(case.path_parameters or {}), "contact_id": existing}
         response = case.call_and_validate(base_url=server.base_url, headers=headers, checks=CHECKS)
