@@ -13,6 +13,7 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,21 @@ class Killer:
     def _spawn(self) -> Driver:
         return Driver(self.args, cwd=self.cwd, env=self.env)
 
-    def run_and_kill(self) -> bool:
-        """Start a victim, kill it after a random delay; False if it finished first."""
+    def run_and_kill(self, after: Callable[[], bool] | None = None) -> bool:
+        """Start a victim, kill it after a random delay; False if it finished first.
+
+        Args:
+            after: When given, the delay starts once this holds (polled): e.g. "a load
+                package is on disk", for kill points inside a phase too short to hit by chance.
+        """
         victim, self._next = self._next, self._spawn()
         delay = self.rng.uniform(self.min_delay, self.max_delay)
         victim.go()
         started = time.monotonic()
+        if after is not None:
+            delay = self.rng.uniform(0.0, 0.15)
+            while not after() and victim.proc.poll() is None:
+                time.sleep(0.005)
         time.sleep(delay)
         if victim.proc.poll() is None:
             victim.proc.send_signal(signal.SIGKILL)
@@ -113,7 +123,9 @@ def test_kill_9_sync_at_random_points(
     phases: Counter[str] = Counter()
 
     def kill() -> bool:
-        killed = killer.run_and_kill()
+        # a third of the kill points inside the short load phase, the rest anywhere
+        at_load = rng.random() < 1 / 3
+        killed = killer.run_and_kill((lambda: _normalized_package(settings)) if at_load else None)
         if killed:  # a package left between normalize and load: killed while loading
             phases["kills_while_loading" if _normalized_package(settings) else "kills_earlier"] += 1
         return killed
