@@ -125,14 +125,11 @@ def contacts_resource(
     return dlt.resource(
         contacts,
         name=TABLE_NAME,
-        # delete-insert by primary key; "deduplicated": each load carries at most one row per id
-        # (the mirror's EMITTED flag), so dlt can skip the window-function dedup of the
-        # staging table, which was the peak of the sync's memory and a good part of the load.
-        write_disposition={
-            "disposition": "merge",
-            "strategy": "delete-insert",
-            "deduplicated": True,
-        },
+        # delete-insert by primary key. Not declared "deduplicated", although each load carries
+        # at most one row per id: dlt truncates the staging table only when a package's load
+        # starts, so a run killed after copying a job into staging and resumed (once or twice)
+        # copies it again, and without dlt's dedup every contact was stored twice.
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=PRIMARY_KEY,
         columns=COLUMN_HINTS,
     )
