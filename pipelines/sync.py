@@ -220,6 +220,11 @@ def _check_writable(settings: SyncSettings) -> None:
 WAREHOUSE_CATALOG = "lynkist_warehouse"
 
 
+#: DuckDB's cap on its own buffers (it spills to disk beyond): the merge's dedup of a large
+#: load would otherwise grow with the tenant, and a scheduled sync should keep a flat footprint.
+DUCKDB_MEMORY_LIMIT = "128MB"
+
+
 def duckdb_destination(db: Path, primary: Path) -> Any:
     """A dlt DuckDB destination writing into ``db``, attached under a fixed catalog name.
 
@@ -238,6 +243,7 @@ def duckdb_destination(db: Path, primary: Path) -> Any:
         str(primary),
         statements=[f"ATTACH IF NOT EXISTS '{quoted}' AS {WAREHOUSE_CATALOG}"],
         local_config={"schema": f"{WAREHOUSE_CATALOG}.main"},
+        global_config={"memory_limit": DUCKDB_MEMORY_LIMIT},
     )
     return dlt.destinations.duckdb(credentials=credentials)
 
