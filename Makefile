@@ -28,7 +28,7 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
-	$(RUN) pip-audit --progress-spinner off --skip-editable
+	$(RUN) pip-audit --progress-spinner off --skip-editable --format json 2>/dev/null | $(PYTHON) .ci/audit
 
 bench: install
 	$(RUN) python -m benchmarks $(BENCH_ARGS)
