@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
+from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_output_file, check_warehouse_directory
-from pipelines.contact import DEFAULT_BASE_URL
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
 _SAMPLE = 10
@@ -63,8 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="region of phone numbers written without a country code (default: US)",
     )
     parser.add_argument("--results", metavar="FILE", help="also write the outcomes as CSV")
-    parser.add_argument("--base-url", help=f"API root (env LYNKIST_BASE_URL; {DEFAULT_BASE_URL})")
-    parser.add_argument("--api-key", help="API key (env LYNKIST_API_KEY)")
+    add_connection_arguments(parser)
     parser.add_argument(
         "--duckdb",
         default="lynkist.duckdb",
@@ -81,24 +80,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(func=run)
-
-
-def _config_value(flag: str | None, env: str, dlt_keys: tuple[str, ...]) -> str | None:
-    if flag:
-        return flag
-    value = os.environ.get(env)
-    if value:
-        return value
-    try:
-        import dlt
-
-        for key in dlt_keys:
-            found: Any = dlt.secrets.get(key) if "api_key" in key else dlt.config.get(key)
-            if found:
-                return str(found)
-    except Exception:  # no dlt config at all
-        return None
-    return None
 
 
 def _mapping(value: str) -> tuple[str, dict[str, str] | None]:
@@ -154,13 +135,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
     errors = Console(stderr=True, soft_wrap=True)
-    base_url = (
-        _config_value(args.base_url, "LYNKIST_BASE_URL", ("sources.lynkist.base_url", "base_url"))
-        or DEFAULT_BASE_URL
-    )
-    api_key = _config_value(args.api_key, "LYNKIST_API_KEY", ("sources.lynkist.api_key", "api_key"))
-    if not api_key:
-        raise UsageError("no API key: set LYNKIST_API_KEY or pass --api-key")
+    base_url, api_key = resolve_credentials(args)
     mapping, overrides = _mapping(args.mapping)
     df = _read(args.file)
     settings = PushSettings(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -20,11 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_warehouse_directory
-from pipelines.contact import DEFAULT_BASE_URL
-
-API_KEY_ENV = "LYNKIST_API_KEY"
-BASE_URL_ENV = "LYNKIST_BASE_URL"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,13 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "next run."
         ),
     )
-    parser.add_argument(
-        "--base-url", help=f"API root (env {BASE_URL_ENV}; default {DEFAULT_BASE_URL})"
-    )
-    parser.add_argument(
-        "--api-key",
-        help=f"tenant API key (env {API_KEY_ENV} — preferred: flags are visible in `ps`)",
-    )
+    add_connection_arguments(parser)
     parser.add_argument(
         "--duckdb",
         metavar="FILE",
@@ -76,43 +66,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
     output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=run)
-
-
-def _dlt_value(key: str, *, secret: bool) -> str | None:
-    """A value from dlt's providers (env, .dlt/secrets.toml, .dlt/config.toml), if present."""
-    import dlt
-
-    provider = dlt.secrets if secret else dlt.config
-    try:
-        value: Any = provider.get(key)
-    except Exception:  # unreadable toml: treat as absent, the message below says what to set
-        return None
-    return str(value) if value else None
-
-
-def resolve_credentials(args: argparse.Namespace) -> tuple[str, str]:
-    """Base URL and API key by precedence: flag > environment > dlt config > default.
-
-    Raises:
-        UsageError: No API key anywhere.
-    """
-    base_url = (
-        args.base_url
-        or os.environ.get(BASE_URL_ENV)
-        or _dlt_value("sources.lynkist.base_url", secret=False)
-        or DEFAULT_BASE_URL
-    )
-    api_key = (
-        args.api_key
-        or os.environ.get(API_KEY_ENV)
-        or _dlt_value("sources.lynkist.api_key", secret=True)
-    )
-    if not api_key:
-        raise UsageError(
-            f"no API key: set {API_KEY_ENV}, pass --api-key, or add api_key under "
-            "[sources.lynkist] in .dlt/secrets.toml"
-        )
-    return base_url, api_key
 
 
 def _summary_table(summary: Any) -> Table:

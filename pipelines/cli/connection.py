@@ -1,0 +1,66 @@
+"""Where a command finds the API: ``--base-url`` / ``--api-key``, the environment, dlt config.
+
+Shared by every command that talks to the API, so the precedence is the same everywhere:
+flag > environment (``LYNKIST_BASE_URL``, ``LYNKIST_API_KEY``) > dlt's providers
+(``[sources.lynkist]`` in ``.dlt/config.toml`` / ``.dlt/secrets.toml``) > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from pipelines.cli import UsageError
+from pipelines.contact import DEFAULT_BASE_URL
+
+API_KEY_ENV = "LYNKIST_API_KEY"
+BASE_URL_ENV = "LYNKIST_BASE_URL"
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--base-url`` and ``--api-key``."""
+    parser.add_argument(
+        "--base-url", help=f"API root (env {BASE_URL_ENV}; default {DEFAULT_BASE_URL})"
+    )
+    parser.add_argument(
+        "--api-key",
+        help=f"tenant API key (env {API_KEY_ENV} — preferred: flags are visible in `ps`)",
+    )
+
+
+def _dlt_value(key: str, *, secret: bool) -> str | None:
+    """A value from dlt's providers (env, .dlt/secrets.toml, .dlt/config.toml), if present."""
+    import dlt
+
+    provider = dlt.secrets if secret else dlt.config
+    try:
+        value: Any = provider.get(key)
+    except Exception:  # unreadable toml: treat as absent, the message below says what to set
+        return None
+    return str(value) if value else None
+
+
+def resolve_credentials(args: argparse.Namespace) -> tuple[str, str]:
+    """Base URL and API key by precedence: flag > environment > dlt config > default.
+
+    Raises:
+        UsageError: No API key anywhere.
+    """
+    base_url = (
+        args.base_url
+        or os.environ.get(BASE_URL_ENV)
+        or _dlt_value("sources.lynkist.base_url", secret=False)
+        or DEFAULT_BASE_URL
+    )
+    api_key = (
+        args.api_key
+        or os.environ.get(API_KEY_ENV)
+        or _dlt_value("sources.lynkist.api_key", secret=True)
+    )
+    if not api_key:
+        raise UsageError(
+            f"no API key: set {API_KEY_ENV}, pass --api-key, or add api_key under "
+            "[sources.lynkist] in .dlt/secrets.toml"
+        )
+    return base_url, api_key
