@@ -135,10 +135,15 @@ def print_banner(info: dict[str, Any], console: Console) -> None:
     """Print how to reach the sandbox: base URL, keys, admin token, a ready curl line."""
     base = info["base_url"]
     console.print(f"[bold green]Lynkist sandbox[/] listening on [bold]{base}[/]")
-    table = Table("tenant", "rw (read+write)", "ro (read)", "wo (write)", title="API keys")
+    # One key per line, never truncated: a key cut to the terminal's width is no key at all.
+    table = Table("tenant", "scope", "API key", title="API keys")
+    table.columns[2].no_wrap = True
+    scopes = {"rw": "read+write", "ro": "read", "wo": "write"}
     for tenant, keys in info["keys"].items():
-        table.add_row(tenant, keys.get("rw", ""), keys.get("ro", ""), keys.get("wo", ""))
-    console.print(table)
+        for kind, label in scopes.items():
+            if kind in keys:
+                table.add_row(tenant, label, keys[kind])
+    console.print(table, soft_wrap=True)
     console.print(f"admin token (header X-Sandbox-Admin): {info['admin_token']}")
     key = info["keys"]["acme"]["rw"]
     url = shlex.quote(f"{base}{API_BASE_PATH}?page=1&limit=5")

@@ -213,3 +213,26 @@ def test_cli_port_in_use_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         port = taken.getsockname()[1]
         assert cli_main(["sandbox", "--port", str(port), "--quiet"]) == 2
     assert "already in use" in capsys.readouterr().err
+
+
+def test_banner_shows_every_key_whole_on_a_narrow_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from pipelines.cli.sandbox import print_banner
+
+    keys = {
+        t: {k: f"lk_sandbox_{t}_{k}_" + "x" * 32 for k in ("rw", "ro", "wo")} for t in ("a", "b")
+    }
+    out = io.StringIO()
+    info = {
+        "base_url": "http://127.0.0.1:1",
+        "keys": {"acme": keys["a"], "globex": keys["b"]},
+        "admin_token": "sbadm_t",
+    }
+    print_banner(info, Console(file=out, width=60))
+    printed = out.getvalue()
+    for tenant_keys in keys.values():
+        for key in tenant_keys.values():
+            assert key in printed
