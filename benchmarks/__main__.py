@@ -47,15 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lynkist-bench-") as tmp:
         ctx = Context(workdir=Path(tmp), sizes=sizes)
-        capacity = scenarios.sandbox_capacity(ctx)
+        scenarios.sandbox_capacity(ctx)
         for name, scenario in SCENARIOS.items():
             if args.only and name not in args.only:
                 continue
             console.print(f"[bold]running[/] {name} …")
-            if name == "sync":
-                scenario(ctx, capacity)  # type: ignore[call-arg]
-            else:
-                scenario(ctx)  # type: ignore[call-arg]
+            scenario(ctx)
     table = Table(title=f"lynkist-etl benchmarks ({'quick' if args.quick else 'full'})")
     for column in ("scenario", "metric", "ours", "baseline", "note", "target", "met"):
         table.add_column(column)

@@ -102,7 +102,8 @@ def job_rest_api(base_url: str, api_key: str, duckdb_path: str) -> dict:
     pipeline.run(source)
     elapsed = time.perf_counter() - started
     with pipeline.sql_client() as client:
-        rows = client.execute_sql("SELECT count(*) FROM contacts")[0][0]
+        result = client.execute_sql("SELECT count(*) FROM contacts")
+    rows = result[0][0] if result else 0
     return {"rows": rows, "run_s": elapsed}
 
 
