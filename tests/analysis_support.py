@@ -81,18 +81,6 @@ class DemoWarehouse:
         return [c for c in self.contacts if c["archived_at"] is None]
 
 
-def reset_sandbox(sandbox: SandboxServer) -> None:
-    """Same clean state as the ``sb`` fixture gives a test."""
-    admin = sandbox.admin
-    admin.reset()
-    admin.set_faults()
-    admin.set_settings(
-        latency_ms=0.0, rate_limit=None, burst=None, retry_after="seconds", idempotent_bulk=False
-    )
-    admin.set_clock_offset(0.0)
-    admin.clear_requests()
-
-
 @contextlib.contextmanager
 def _postgres_credentials(dsn: str | None) -> Iterator[None]:
     """dlt reads the postgres destination's credentials from the environment."""
@@ -114,7 +102,7 @@ def build_warehouse(
     sandbox: SandboxServer, tmp: Path, destination: str = "duckdb", pg_dsn: str | None = None
 ) -> DemoWarehouse:
     """Seed, sync, change, push and sync again; return the warehouse and its ground truth."""
-    reset_sandbox(sandbox)
+    sandbox.admin.restore_defaults()
     sandbox.admin.seed("acme", SEED_CONTACTS, seed=1)
     seeded = sandbox.admin.contacts("acme")
     base_url, api_key = sandbox.base_url, sandbox.keys["acme"]["rw"]

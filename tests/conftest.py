@@ -32,14 +32,7 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def sb(sandbox: SandboxServer) -> SandboxServer:
     """The shared sandbox, reset to a clean state for this test."""
-    admin = sandbox.admin
-    admin.reset()
-    admin.set_faults()
-    admin.set_settings(
-        latency_ms=0.0, rate_limit=None, burst=None, retry_after="seconds", idempotent_bulk=False
-    )
-    admin.set_clock_offset(0.0)
-    admin.clear_requests()
+    sandbox.admin.restore_defaults()
     return sandbox
 
 

@@ -79,6 +79,20 @@ class SandboxAdmin:
         """Delete contacts, idempotency keys, logs, hooks and webhook deliveries."""
         self._call("POST", "/reset")
 
+    def restore_defaults(self) -> None:
+        """A clean server, as freshly started: no data, faults, latency, rate limit or skew."""
+        self.reset()
+        self.set_faults()
+        self.set_settings(
+            latency_ms=0.0,
+            rate_limit=None,
+            burst=None,
+            retry_after="seconds",
+            idempotent_bulk=False,
+        )
+        self.set_clock_offset(0.0)
+        self.clear_requests()
+
     def webhook_deliveries(self) -> list[dict[str, Any]]:
         """Webhook delivery attempts so far."""
         deliveries: list[dict[str, Any]] = self._call("GET", "/webhooks")["deliveries"]

@@ -7,7 +7,7 @@ from typing import Final
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
-from pipelines.contact import PAGE_LIMIT_MAX
+from pipelines.contact import NULLABLE_FIELDS, PAGE_LIMIT_MAX
 
 SOURCE_NAME: Final = "lynkist"
 TABLE_NAME: Final = "contacts"
@@ -23,15 +23,7 @@ BATCH_ROWS: Final = 2_000
 #: Ids per warehouse query when re-reading archived contacts' rows.
 MIRROR_QUERY_BATCH: Final = 1_000
 
-TEXT_FIELDS: Final = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "job_title",
-    "status",
-)
+TEXT_FIELDS: Final = ("first_name", *NULLABLE_FIELDS)
 JSON_FIELDS: Final = ("tags", "custom_fields")
 TIMESTAMP_FIELDS: Final = ("created_at", "updated_at")
 #: Columns the source adds; the API never sends them.

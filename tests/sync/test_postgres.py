@@ -12,26 +12,13 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.client import LynkistClient
+from pipelines.contact import CONTACT_FIELDS
 from pipelines.sandbox import SandboxServer
 from pipelines.sync import SyncSettings, make_pipeline, run_sync
 from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 
-COMPARED = (
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "job_title",
-    "status",
-    "tags",
-    "custom_fields",
-    "created_at",
-    "updated_at",
-    "is_deleted",
-)
+COMPARED = (*CONTACT_FIELDS, "is_deleted")
 
 
 def _canonical(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
