@@ -185,7 +185,7 @@ def job_naive_push(base_url: str, api_key: str, csv_path: str, limit: int | None
 
 def job_clean(rows: int, seed: int = 0) -> dict:
     """Mapping + cleaning throughput over a generated CRM export."""
-    from pipelines.samples import generate_export
+    from lynkist_sandbox.exports import generate_export
     from transforms.cleaning import clean_contacts
     from transforms.mapping import apply_mapping
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 
 from benchmarks.harness import run_job
+from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.server import SandboxServer
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.server import SandboxServer
 
 LATENCY_MS = 50.0
 CONCURRENCY = 8
@@ -271,7 +271,7 @@ def _write_export(
     seed: int,
 ) -> Path:
     """A HubSpot-style export: ``new`` unknown rows, ``changed`` + ``unchanged`` known ones."""
-    from pipelines.samples import build_push_export
+    from lynkist_sandbox.exports import build_push_export
 
     contacts = [c for c in server.admin.contacts(TENANT) if not c.get("archived_at")]
     known = [c for c in contacts if c.get("email")]

@@ -15,10 +15,10 @@ from typing import Any
 
 from rich.console import Console
 
+from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.exports import HUBSPOT_SAMPLE
+from lynkist_sandbox.server import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.samples import HUBSPOT_SAMPLE
-from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sink import push_dataframe
 from pipelines.sync import SyncSettings, SyncSummary, run_sync
 from transforms.cleaning import clean_contacts

@@ -24,8 +24,8 @@ import dlt
 import pandas as pd
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sink import push_dataframe
 from pipelines.sink.results import load_results
 from pipelines.sync import SyncSettings, make_pipeline, run_sync

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 
 # In CI the property tests replay the same examples every run, so a landing is never decided by
 # the draw; everywhere else they explore new examples each run (and find what CI cannot).

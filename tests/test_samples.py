@@ -1,4 +1,4 @@
-"""Tests for pipelines.samples: the bundled HubSpot sample and the export generators."""
+"""Tests for lynkist_sandbox.exports: the bundled HubSpot sample and the export generators."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipelines.contact import normalize_email
-from pipelines.samples import (
+from lynkist_sandbox.exports import (
     HUBSPOT_SAMPLE,
     LAYOUTS,
     build_push_export,
     export_from_contacts,
     generate_export,
 )
-from pipelines.sandbox.seed import generate_contacts
+from lynkist_sandbox.seed import generate_contacts
+from pipelines.contact import normalize_email
 from transforms.cleaning import CleanResult, clean_contacts
 from transforms.csv_io import read_export
 from transforms.mapping import detect_preset

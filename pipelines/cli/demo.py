@@ -32,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo."""
+    from pipelines.cli.sandbox import require_sandbox_extra
+
+    require_sandbox_extra()
     from pipelines.demo import run_demo
 
     run_demo(args.dir, contacts=args.contacts)

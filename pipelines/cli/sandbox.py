@@ -18,8 +18,24 @@ DEFAULT_PORT = 8765
 RETRY_AFTER_CHOICES = ("seconds", "http-date", "mixed", "none")
 
 
+def require_sandbox_extra() -> None:
+    """Fail with one line when the optional sandbox extra (FastAPI, uvicorn, Faker) is missing.
+
+    Raises:
+        UsageError: naming the extra to install.
+    """
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "faker") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"the sandbox is an optional extra ({', '.join(missing)} not installed): "
+            "pip install 'lynkist-etl[sandbox]'"
+        )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the sandbox flags (shared with ``python -m pipelines.sandbox``)."""
+    """Declare the sandbox flags (shared with ``python -m lynkist_sandbox``)."""
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     parser.add_argument(
         "--port",
@@ -93,9 +109,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     Raises:
         UsageError: On invalid values.
     """
-    from pipelines.sandbox.config import SandboxConfig
-    from pipelines.sandbox.faults import FaultSpec
-    from pipelines.sandbox.server import config_from_json
+    from lynkist_sandbox.config import SandboxConfig
+    from lynkist_sandbox.faults import FaultSpec
+    from lynkist_sandbox.server import config_from_json
 
     if args.config_file:
         try:
@@ -154,7 +170,8 @@ def print_banner(info: dict[str, Any], console: Console) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C."""
-    from pipelines.sandbox.server import serve
+    require_sandbox_extra()
+    from lynkist_sandbox.server import serve
 
     config = config_from_args(args)
     console = Console()

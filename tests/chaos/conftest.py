@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sink import PushSettings, run_push
 from pipelines.sync import run_sync
 from tests.chaos.conftest import report

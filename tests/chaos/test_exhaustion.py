@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
-from pipelines.sandbox import SandboxServer
 from pipelines.sync import run_sync
 from tests.chaos.conftest import fault_counts, report
 from tests.sink.conftest import live_contacts, write_calls

@@ -10,8 +10,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistError
-from pipelines.sandbox import SandboxServer
 from pipelines.sink import PushReport, PushSettings, run_push
 from tests.chaos.conftest import fault_counts, report
 from tests.chaos.seeds import CLIENT_TIMEOUT, QUICK_SEEDS, faults_for, seed_params

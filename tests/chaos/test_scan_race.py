@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 from pipelines.sync import SyncSettings, run_sync
 from tests.chaos.conftest import fault_counts, report
 from tests.chaos.seeds import CHAOS_SEEDS, QUICK_SEEDS

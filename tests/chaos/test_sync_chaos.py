@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient, LynkistError
-from pipelines.sandbox import SandboxServer
 from pipelines.sync import SyncSettings, SyncSummary, run_sync
 from tests.chaos.conftest import fault_counts, report
 from tests.chaos.seeds import CLIENT_TIMEOUT, faults_for, seed_params

@@ -29,7 +29,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.sandbox import SandboxConfig, SandboxServer
+from lynkist_sandbox import SandboxConfig, SandboxServer
 from pipelines.sink import PushSettings, run_push
 from tests.cli.warm import run_commands
 

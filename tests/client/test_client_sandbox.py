@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import (
     AuthenticationError,
     LynkistClient,
@@ -21,7 +22,6 @@ from pipelines.client import (
     ValidationError,
 )
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox import SandboxServer
 
 
 class Sleeps(list[float]):

@@ -8,9 +8,9 @@ import uuid
 import httpx
 import pytest
 
+from lynkist_sandbox import SandboxServer
+from lynkist_sandbox.auth import KeyRing
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox import SandboxServer
-from pipelines.sandbox.auth import KeyRing
 from tests.sandbox.conftest import ApiFactory, create
 
 #: (method, path, needed scope) for all seven endpoints; {id} is an existing contact.

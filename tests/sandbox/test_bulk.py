@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 
 
 def test_reference_example(sb: SandboxServer, client: httpx.Client) -> None:

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 from tests.sandbox.conftest import api_client
 
 DURATION_S = 3.0

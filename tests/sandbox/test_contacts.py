@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.contact import CONTACT_FIELDS
-from pipelines.sandbox import SandboxServer
 from tests.sandbox.conftest import ApiFactory, create
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from dlt.sources.rest_api import rest_api_source
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 
 
 def test_dlt_rest_api_loads_every_contact(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from pipelines.sandbox.faults import (
+from lynkist_sandbox.faults import (
     DroppedResponseLogFilter,
     FaultInjectionMiddleware,
     FaultSpec,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.sandbox import SandboxConfig, SandboxServer
+from lynkist_sandbox import SandboxConfig, SandboxServer
 from tests.sandbox.conftest import ApiFactory, api_client
 
 BODY = {"first_name": "Anurag", "email": "anurag@acme.test", "tags": ["india"]}

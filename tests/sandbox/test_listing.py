@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.sandbox import SandboxServer
-from pipelines.sandbox.db import Database
-from pipelines.sandbox.store import ContactFilter, ContactStore
+from lynkist_sandbox import SandboxServer
+from lynkist_sandbox.db import Database
+from lynkist_sandbox.store import ContactFilter, ContactStore
 from tests.sandbox.conftest import create
 
 

@@ -8,8 +8,8 @@ import httpx
 import jsonschema
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.contact import API_BASE_PATH, CONTACT_FIELDS, NULLABLE_FIELDS, WRITABLE_FIELDS
-from pipelines.sandbox import SandboxServer
 from tests.sandbox.conftest import create
 
 BASE = API_BASE_PATH

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pipelines.sandbox.ratelimit import (
+from lynkist_sandbox.ratelimit import (
     RateLimitMiddleware,
     TokenBucketLimiter,
     default_burst,

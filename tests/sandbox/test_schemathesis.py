@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from schemathesis import checks
 from schemathesis.generation import GenerationMode
 
+from lynkist_sandbox import SandboxConfig, SandboxServer
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox import SandboxConfig, SandboxServer
 
 BASE = API_BASE_PATH
 OPERATIONS = [

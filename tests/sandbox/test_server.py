@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lynkist_sandbox import SandboxConfig, SandboxServer
+from lynkist_sandbox.faults import FaultSpec
+from lynkist_sandbox.server import config_from_json, config_to_json
 from pipelines.cli import main as cli_main
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox import SandboxConfig, SandboxServer
-from pipelines.sandbox.faults import FaultSpec
-from pipelines.sandbox.server import config_from_json, config_to_json
 from tests.sandbox.conftest import api_client, create
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 from tests.sandbox.conftest import create
 
 BAD_CREATES: list[tuple[dict[str, Any], str, str]] = [

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.sandbox.webhooks import WebhookDispatcher
+from lynkist_sandbox.webhooks import WebhookDispatcher
 from pipelines.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,

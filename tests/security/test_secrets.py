@@ -26,6 +26,7 @@ import pytest
 from dlt.common.runtime.run_context import active as active_run_context
 from dlt.common.versioned_state import decompress_state
 
+from lynkist_sandbox import SandboxConfig, SandboxServer
 from pipelines.client import (
     LynkistClient,
     LynkistError,
@@ -34,7 +35,6 @@ from pipelines.client import (
     ServerError,
     ValidationError,
 )
-from pipelines.sandbox import SandboxConfig, SandboxServer
 from pipelines.sink import PushSettings, run_push
 from pipelines.sync import SyncSettings, run_sync
 from tests.cli.warm import run_commands

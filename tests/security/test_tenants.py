@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox import SandboxServer
 
 #: Headers that legitimately differ between two answers.
 VOLATILE = {"date", "x-request-id"}

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lynkist_sandbox import SandboxConfig, SandboxServer
 from pipelines.contact import API_BASE_PATH
-from pipelines.sandbox import SandboxConfig, SandboxServer
 from pipelines.webhooks import ReplayGuard, WebhookVerificationError, verify
 
 SECRET = "whsec_h9_custom_2f7c1e"

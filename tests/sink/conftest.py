@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 
 COMPARED = (
     "first_name",

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sink import PushSettings, run_push
 from tests.sink.conftest import assert_no_duplicates, create_contacts, live_contacts, write_calls
 

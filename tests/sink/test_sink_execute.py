@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sink.execute import execute_plan
 from pipelines.sink.keys import MatchKey
 from pipelines.sink.plan import Plan, PlannedRow

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sink import push_dataframe
 from tests.sink.conftest import (
     Scenario,

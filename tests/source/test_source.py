@@ -14,7 +14,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipelines.sandbox import SandboxServer
+from lynkist_sandbox import SandboxServer
 from pipelines.source import lynkist_source
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import dlt
 import pandas as pd
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import RetryPolicy
-from pipelines.sandbox import SandboxServer
 from pipelines.sync import SyncSettings, make_pipeline
 
 TEXT_FIELDS = ("first_name", "last_name", "phone", "email", "company", "job_title", "status")

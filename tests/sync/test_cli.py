@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
-from pipelines.sandbox import SandboxServer
 from tests.sync.helpers import assert_warehouse_matches_server
 
 

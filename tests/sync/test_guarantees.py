@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sync import make_pipeline, run_sync
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sandbox import SandboxServer
 from pipelines.sync import SyncSettings, lock_path, pipeline_location, run_sync
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings
 

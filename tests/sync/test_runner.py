@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from lynkist_sandbox import SandboxServer
 from pipelines.client import AuthenticationError, LynkistClient, RetryPolicy, ServerError
-from pipelines.sandbox import SandboxServer
 from pipelines.sync import (
     SyncConfigError,
     SyncLockedError,

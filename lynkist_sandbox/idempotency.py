@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.sandbox.db import Database
+from lynkist_sandbox.db import Database
 
 MAX_KEY_LENGTH = 255
 _PURGE_EVERY = 256

@@ -5,17 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipelines.sandbox.auth import KeyRing, new_admin_token
-from pipelines.sandbox.clock import Clock
-from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.db import Database
-from pipelines.sandbox.faults import FaultSpec
-from pipelines.sandbox.hooks import ScanHooks
-from pipelines.sandbox.idempotency import IdempotencyStore
-from pipelines.sandbox.ratelimit import RETRY_AFTER_STYLES, TokenBucketLimiter
-from pipelines.sandbox.requestlog import RequestLog
-from pipelines.sandbox.store import ContactStore
-from pipelines.sandbox.webhooks import WebhookDispatcher
+from lynkist_sandbox.auth import KeyRing, new_admin_token
+from lynkist_sandbox.clock import Clock
+from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.db import Database
+from lynkist_sandbox.faults import FaultSpec
+from lynkist_sandbox.hooks import ScanHooks
+from lynkist_sandbox.idempotency import IdempotencyStore
+from lynkist_sandbox.ratelimit import RETRY_AFTER_STYLES, TokenBucketLimiter
+from lynkist_sandbox.requestlog import RequestLog
+from lynkist_sandbox.store import ContactStore
+from lynkist_sandbox.webhooks import WebhookDispatcher
 
 #: Settings the admin API may change live (``PUT /_sandbox/settings``).
 LIVE_SETTINGS = ("latency_ms", "rate_limit", "burst", "retry_after", "idempotent_bulk")

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lynkist_sandbox.clock import normalize_ts
+from lynkist_sandbox.db import Database
 from pipelines.contact import CONTACT_FIELDS
-from pipelines.sandbox.clock import normalize_ts
-from pipelines.sandbox.db import Database
 
 SEARCH_FIELDS = ("first_name", "last_name", "email", "company")
 #: Separates fields in ``search_text`` so a term never matches across two fields.

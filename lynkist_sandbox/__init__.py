@@ -9,8 +9,8 @@ Start one with ``lynkist sandbox`` or, from Python::
 
 from __future__ import annotations
 
-from pipelines.sandbox.admin_client import SandboxAdmin
-from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.server import SandboxServer
+from lynkist_sandbox.admin_client import SandboxAdmin
+from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.server import SandboxServer
 
 __all__ = ["SandboxAdmin", "SandboxConfig", "SandboxServer"]

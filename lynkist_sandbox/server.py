@@ -1,7 +1,7 @@
 """Run the sandbox on a loopback port: in a background thread, or in a child process.
 
 Thread mode is cheap (tests share one server per session). Process mode runs
-``python -m pipelines.sandbox`` so the server does not share the client's GIL (benchmarks);
+``python -m lynkist_sandbox`` so the server does not share the client's GIL (benchmarks);
 the child writes its base URL, keys and admin token to a JSON info file once it listens.
 """
 
@@ -24,11 +24,11 @@ from typing import Any, Literal
 
 import uvicorn
 
-from pipelines.sandbox.admin_client import SandboxAdmin
-from pipelines.sandbox.app import create_app, seed_on_start
-from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.faults import FaultSpec
-from pipelines.sandbox.state import SandboxState
+from lynkist_sandbox.admin_client import SandboxAdmin
+from lynkist_sandbox.app import create_app, seed_on_start
+from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.faults import FaultSpec
+from lynkist_sandbox.state import SandboxState
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -178,7 +178,7 @@ class SandboxServer:
         cmd = [
             sys.executable,
             "-m",
-            "pipelines.sandbox",
+            "lynkist_sandbox",
             "--host",
             self.host,
             "--port",

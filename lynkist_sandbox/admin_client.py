@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from pipelines.sandbox.admin import ADMIN_HEADER
+from lynkist_sandbox.admin import ADMIN_HEADER
 
 
 class SandboxAdmin:

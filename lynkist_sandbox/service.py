@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipelines.sandbox.idempotency import request_fingerprint
-from pipelines.sandbox.models import ContactCreate, ContactUpdate, describe_errors
-from pipelines.sandbox.state import SandboxState
-from pipelines.sandbox.store import ContactFilter, dumps
+from lynkist_sandbox.idempotency import request_fingerprint
+from lynkist_sandbox.models import ContactCreate, ContactUpdate, describe_errors
+from lynkist_sandbox.state import SandboxState
+from lynkist_sandbox.store import ContactFilter, dumps
 
 
 class IdempotencyConflictError(Exception):

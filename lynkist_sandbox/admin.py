@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.sandbox.faults import FaultSpec
-from pipelines.sandbox.hooks import ScanHook
-from pipelines.sandbox.models import ContactCreate, ContactUpdate, describe_errors
-from pipelines.sandbox.seed import generate_contacts
-from pipelines.sandbox.state import SandboxState
+from lynkist_sandbox.faults import FaultSpec
+from lynkist_sandbox.hooks import ScanHook
+from lynkist_sandbox.models import ContactCreate, ContactUpdate, describe_errors
+from lynkist_sandbox.seed import generate_contacts
+from lynkist_sandbox.state import SandboxState
 
 ADMIN_HEADER = "X-Sandbox-Admin"
 

@@ -26,7 +26,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-SAMPLES_DIR: Final = Path(__file__).resolve().parent
+SAMPLES_DIR: Final = Path(__file__).resolve().parent / "samples"
 HUBSPOT_SAMPLE: Final = SAMPLES_DIR / "hubspot_sample.csv"
 
 

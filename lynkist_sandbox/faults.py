@@ -53,7 +53,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pipelines.sandbox.ratelimit import (
+from lynkist_sandbox.ratelimit import (
     API_PATH_PREFIX,
     ASGIApp,
     Message,

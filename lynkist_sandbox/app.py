@@ -12,14 +12,14 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from lynkist_sandbox import admin, routes
+from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.faults import DroppedResponseLogFilter, FaultInjectionMiddleware
+from lynkist_sandbox.gate import ApiGate
+from lynkist_sandbox.ratelimit import RateLimitMiddleware
+from lynkist_sandbox.service import ContactService
+from lynkist_sandbox.state import SandboxState
 from pipelines import __version__
-from pipelines.sandbox import admin, routes
-from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.faults import DroppedResponseLogFilter, FaultInjectionMiddleware
-from pipelines.sandbox.gate import ApiGate
-from pipelines.sandbox.ratelimit import RateLimitMiddleware
-from pipelines.sandbox.service import ContactService
-from pipelines.sandbox.state import SandboxState
 
 DESCRIPTION = """\
 A local, faithful implementation of the Lynkist Contacts API for demos and tests.

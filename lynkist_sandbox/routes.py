@@ -1,6 +1,6 @@
 """The seven public endpoints under ``/api/v1/public/contacts``.
 
-Authentication happens in :mod:`pipelines.sandbox.gate` (before the body is read); the
+Authentication happens in :mod:`lynkist_sandbox.gate` (before the body is read); the
 ``HTTPBearer`` dependency here only documents the scheme in the OpenAPI document.
 """
 
@@ -12,10 +12,9 @@ from fastapi import APIRouter, Header, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 
-from pipelines.contact import API_BASE_PATH, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
-from pipelines.sandbox.gate import principal_of
-from pipelines.sandbox.idempotency import MAX_KEY_LENGTH
-from pipelines.sandbox.models import (
+from lynkist_sandbox.gate import principal_of
+from lynkist_sandbox.idempotency import MAX_KEY_LENGTH
+from lynkist_sandbox.models import (
     BulkRequest,
     BulkResponse,
     Contact,
@@ -26,8 +25,9 @@ from pipelines.sandbox.models import (
     MessageResponse,
     SearchRequest,
 )
-from pipelines.sandbox.service import ContactService, IdempotencyConflictError, WriteResult
-from pipelines.sandbox.store import ContactFilter, dumps
+from lynkist_sandbox.service import ContactService, IdempotencyConflictError, WriteResult
+from lynkist_sandbox.store import ContactFilter, dumps
+from pipelines.contact import API_BASE_PATH, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 

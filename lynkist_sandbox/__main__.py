@@ -1,4 +1,4 @@
-"""``python -m pipelines.sandbox``: the sandbox server (used by ``SandboxServer`` process mode)."""
+"""``python -m lynkist_sandbox``: the sandbox server (used by ``SandboxServer`` process mode)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pipelines.cli.sandbox import add_arguments, run
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the ``lynkist sandbox`` flags and serve."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m lynkist_sandbox")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

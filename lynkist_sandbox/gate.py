@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pipelines.sandbox.auth import READ, WRITE, Principal, bearer_token
-from pipelines.sandbox.ratelimit import ASGIApp, Message, Receive, Scope, Send, send_json
-from pipelines.sandbox.state import SandboxState
+from lynkist_sandbox.auth import READ, WRITE, Principal, bearer_token
+from lynkist_sandbox.ratelimit import ASGIApp, Message, Receive, Scope, Send, send_json
+from lynkist_sandbox.state import SandboxState
 
 API_PREFIX = "/api/"
 _BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.sandbox.faults import FaultSpec
+from lynkist_sandbox.faults import FaultSpec
 
 RETRY_AFTER_STYLES = ("seconds", "http-date", "mixed", "none")
 
