@@ -26,7 +26,7 @@ from lynkist_sandbox.models import (
     SearchRequest,
 )
 from lynkist_sandbox.service import ContactService, IdempotencyConflictError, WriteResult
-from lynkist_sandbox.store import ContactFilter, dumps
+from lynkist_sandbox.store import ContactFilter, wire
 from pipelines.contact import API_BASE_PATH, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
@@ -193,7 +193,7 @@ async def get_contact(request: Request, contact_id: str) -> Response:
     contact = _service(request).get(_tenant(request), contact_id)
     if contact is None:
         return JSONResponse(NOT_FOUND, status_code=404)
-    return _json(dumps(contact))
+    return _json(wire(contact))
 
 
 @router.patch(
@@ -212,7 +212,7 @@ async def update_contact(request: Request, contact_id: str, body: ContactUpdate)
     contact = _service(request).update(_tenant(request), contact_id, body)
     if contact is None:
         return JSONResponse(NOT_FOUND, status_code=404)
-    return _json(dumps(contact))
+    return _json(wire(contact))
 
 
 @router.delete(
