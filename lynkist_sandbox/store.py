@@ -64,8 +64,7 @@ def _tags_text(tags: Any) -> str:
 
 def _search_text(contact: dict[str, Any]) -> str:
     return _SEP.join(
-        value.casefold() if isinstance(value := contact.get(f), str) else ""
-        for f in SEARCH_FIELDS
+        value.casefold() if isinstance(value := contact.get(f), str) else "" for f in SEARCH_FIELDS
     )
 
 

@@ -37,7 +37,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.source import lynkist_source
-from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, TABLE_NAME
+from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, REJECTED_TABLE, TABLE_NAME
 from pipelines.source.stats import SyncStats
 
 __all__ = [
@@ -131,6 +131,10 @@ class SyncSummary:
         dataset: Dataset name.
         warehouse: DuckDB file path, or the destination name.
         views: Analysis views (re)created after the load.
+        problems: Values stored other than as the API sent them, each ``{"id", "field",
+            "reason"}``; details (raw record, first/last seen) in ``contacts_rejected``.
+        renamed_fields: Unknown API fields stored under another column (field -> column).
+        resolved_problems: Earlier problems that this run found gone.
     """
 
     new: int = 0
@@ -151,6 +155,25 @@ class SyncSummary:
     dataset: str = "lynkist"
     warehouse: str = ""
     views: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    renamed_fields: dict[str, str] = field(default_factory=dict)
+    resolved_problems: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per kind of trouble the run got past (for stderr and schedulers' logs)."""
+        if not self.problems:
+            return []
+        ids = sorted({p["id"] for p in self.problems})
+        named = ", ".join(
+            f"{p['id']} {p['field']} ({p['reason']})" for p in self.problems[:MAX_NAMED_PROBLEMS]
+        )
+        more = len(self.problems) - MAX_NAMED_PROBLEMS
+        tail = f" and {more} more" if more > 0 else ""
+        return [
+            f"{len(ids)} contact(s) stored with values not as the API sent them, see "
+            f"{self.dataset}.{REJECTED_TABLE}: {named}{tail}"
+        ]
 
     @property
     def changed(self) -> bool:
@@ -161,8 +184,12 @@ class SyncSummary:
         """JSON-ready dict (what ``lynkist sync --json`` prints)."""
         data = asdict(self)
         data["duration_s"] = round(self.duration_s, 3)
+        data["warnings"] = self.warnings
         return data
 
+
+#: Problems named one by one in the warning line (the rest are counted).
+MAX_NAMED_PROBLEMS = 5
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -465,6 +492,11 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
     summary.unchanged = stats.unchanged
     summary.pages = stats.pages
     summary.scan_passes = stats.scan_passes
+    summary.problems = [
+        {"id": p.contact_id, "field": p.field, "reason": p.reason} for p in stats.problems
+    ]
+    summary.renamed_fields = dict(stats.renamed)
+    summary.resolved_problems = stats.resolved
     summary.requests = client_stats.requests
     summary.retries = client_stats.retries
     summary.throttled = client_stats.throttled

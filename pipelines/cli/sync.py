@@ -5,6 +5,9 @@ Configuration, highest precedence first: flags, the environment (``LYNKIST_API_K
 ``api_key`` / ``base_url``), defaults. Exit codes: 0 done (also when nothing changed), 1 the sync
 failed (API unreachable after retries, destination error, another sync running), 2 bad
 configuration (missing or rejected key, unwritable warehouse, missing destination credentials).
+A contact stored with values not as the API sent them (see ``contacts_rejected``) is reported
+as one ``warning:`` line on stderr and in ``--json`` (``problems``, ``warnings``); the exit code
+stays 0.
 """
 
 from __future__ import annotations
@@ -159,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # one line for the scheduler's log, never a traceback
         print(f"lynkist sync: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
+    for warning in summary.warnings:  # also with --quiet: a scheduler's log should show it
+        print(f"lynkist sync: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary.to_dict()))
     elif not args.quiet:

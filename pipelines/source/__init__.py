@@ -13,12 +13,19 @@ in the warehouse and loads only what is new, changed or archived; see
 :mod:`pipelines.source.reconcile` for the guarantees. Rows are yielded as Arrow tables, which
 dlt loads several times faster than dicts; that is also why ``tags`` is a JSON list column
 rather than a nested ``contacts__tags`` table.
+
+A value that cannot be stored as sent (a lone surrogate, an unreadable timestamp, a value over
+16 MiB) never fails the run: the contact is stored as far as it can be and the value is
+reported in a second table, ``contacts_rejected`` (see :mod:`pipelines.source.rejected`).
+An unknown field whose column name is taken (``firstName`` next to ``first_name``) gets its
+own column (see :func:`pipelines.source.arrow.extra_columns`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -28,14 +35,18 @@ from dlt.common.storages.load_package import load_package_state
 from dlt.extract import DltResource
 
 from pipelines.client import LynkistClient
-from pipelines.source.mirror import Mirror, load_mirror
+from pipelines.source.mirror import Mirror, load_mirror, utc_now
 from pipelines.source.reconcile import Reconciler
+from pipelines.source.rejected import RejectedLog, load_open_problems
 from pipelines.source.settings import (
     BATCH_ROWS,
     COLUMN_HINTS,
     MAX_RESCANS,
     PAGE_LIMIT,
     PRIMARY_KEY,
+    REJECTED_HINTS,
+    REJECTED_KEY,
+    REJECTED_TABLE,
     SOURCE_NAME,
     TABLE_NAME,
 )
@@ -75,6 +86,20 @@ def _with_load_id(table: pa.Table) -> pa.Table:
     return table.append_column(pa.field("_dlt_load_id", pa.string(), nullable=False), column)
 
 
+_MERGE: Any = {"disposition": "merge", "strategy": "delete-insert"}
+
+
+def _rejected_item(table: pa.Table) -> Any:
+    """``table`` dispatched to ``contacts_rejected``, with that table's own key and hints."""
+    hints = dlt.mark.make_hints(
+        table_name=REJECTED_TABLE,
+        write_disposition=_MERGE,
+        primary_key=list(REJECTED_KEY),
+        columns=REJECTED_HINTS,
+    )
+    return dlt.mark.with_hints(_with_load_id(table), hints, create_table_variant=True)
+
+
 def contacts_resource(
     client: LynkistClient,
     *,
@@ -106,6 +131,7 @@ def contacts_resource(
             pipeline = _active_pipeline()
             counters.set_phase("mirror")
             mirror = Mirror() if full_refresh else load_mirror(pipeline)
+            rejected = RejectedLog(None if full_refresh else load_open_problems(pipeline))
             reconciler = Reconciler(
                 client,
                 mirror,
@@ -114,10 +140,16 @@ def contacts_resource(
                 page_limit=page_limit,
                 max_rescans=max_rescans,
                 batch_rows=batch_rows,
+                rejected=rejected,
             )
             tables = reconciler.refresh(only_ids) if only_ids is not None else reconciler.run()
             for table in tables:
                 yield _with_load_id(table)
+            counters.problems = list(rejected.problems.values())
+            counters.renamed = dict(rejected.renamed)
+            counters.resolved = len(rejected.resolved())
+            if (report := rejected.table(utc_now())) is not None:
+                yield _rejected_item(report)
         finally:
             if close_client:
                 client.close()
@@ -129,7 +161,7 @@ def contacts_resource(
         # at most one row per id: dlt truncates the staging table only when a package's load
         # starts, so a run killed after copying a job into staging and resumed (once or twice)
         # copies it again, and without dlt's dedup every contact was stored twice.
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        write_disposition=_MERGE,
         primary_key=PRIMARY_KEY,
         columns=COLUMN_HINTS,
     )

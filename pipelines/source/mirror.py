@@ -32,6 +32,9 @@ __all__ = ["Decision", "Mirror", "load_mirror", "read_rows"]
 
 #: Fingerprint of a contact without any timestamp (never produced by a sane API).
 NO_FINGERPRINT = -(1 << 62)
+#: Fingerprint of a contact whose timestamps the API sent unreadable: matches no stored row,
+#: so the contact is loaded again on every run (its changes cannot be detected otherwise).
+UNRELIABLE_FINGERPRINT = NO_FINGERPRINT + 1
 
 _DELETED = 0b1  # marked deleted in the warehouse (or by this run)
 _EMITTED = 0b10  # emitted by this run
