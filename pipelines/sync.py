@@ -37,6 +37,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.source import lynkist_source
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, MirrorSafetyError
 from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, REJECTED_TABLE, TABLE_NAME
 from pipelines.source.stats import SyncStats
 
@@ -44,6 +45,7 @@ __all__ = [
     "SyncConfigError",
     "SyncError",
     "SyncLockedError",
+    "SyncRefusedError",
     "SyncSettings",
     "SyncSummary",
     "lock_path",
@@ -68,6 +70,11 @@ class SyncLockedError(SyncError):
     """Another sync holds this warehouse's lock."""
 
 
+class SyncRefusedError(SyncConfigError):
+    """The run was refused to protect the warehouse (another tenant's mirror, too many
+    deletions); nothing was written. A configuration problem: exit code 2."""
+
+
 @dataclass
 class SyncSettings:
     """Everything one sync needs.
@@ -89,6 +96,8 @@ class SyncSettings:
         max_rescans: Extra full scans allowed when the listing shifts during a scan.
         create_views: Refresh the analysis views (``transforms.views``) after loading.
         retry: The client's retry policy (default: the client's).
+        max_delete_share: Largest share of the live mirror one run may mark deleted (0-1);
+            a run over it stops with :class:`SyncRefusedError` and writes nothing.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -105,6 +114,7 @@ class SyncSettings:
     max_rescans: int = MAX_RESCANS
     create_views: bool = True
     retry: RetryPolicy | None = field(default=None, repr=False)
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
 
 
 @dataclass
@@ -396,6 +406,8 @@ def _root_cause(exc: BaseException, destination: str) -> BaseException:
     while current is not None and id(current) not in seen:
         if isinstance(current, LynkistError | SyncError):
             return current
+        if isinstance(current, MirrorSafetyError):
+            return SyncRefusedError(str(current))
         if isinstance(current, ConfigFieldMissingException):
             return _missing_config(current, destination)
         seen.add(id(current))
@@ -458,6 +470,7 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
                     full_refresh=settings.full_refresh,
                     page_limit=settings.page_limit,
                     max_rescans=settings.max_rescans,
+                    max_delete_share=settings.max_delete_share,
                 )
                 if settings.full_refresh:
                     pipeline.run(source, refresh="drop_resources")

@@ -11,6 +11,7 @@ from typing import Any
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_output_file, check_warehouse_directory
+from pipelines.cli.safety import add_delete_share_argument
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
 _SAMPLE = 10
@@ -47,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="plan against the warehouse as it is (no sync before and after the push)",
     )
+    add_delete_share_argument(parser)
     parser.add_argument(
         "--clear-empty", action="store_true", help="let empty cells clear stored values"
     )
@@ -152,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         duckdb_path=args.duckdb,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
+        max_delete_share=args.max_delete_share,
     )
     _check_writable(Path(args.duckdb))
     if args.results:

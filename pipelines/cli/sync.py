@@ -4,7 +4,9 @@ Configuration, highest precedence first: flags, the environment (``LYNKIST_API_K
 ``LYNKIST_BASE_URL``), dlt's ``.dlt/secrets.toml`` / ``config.toml`` (``[sources.lynkist]``
 ``api_key`` / ``base_url``), defaults. Exit codes: 0 done (also when nothing changed), 1 the sync
 failed (API unreachable after retries, destination error, another sync running), 2 bad
-configuration (missing or rejected key, unwritable warehouse, missing destination credentials).
+configuration (missing or rejected key, unwritable warehouse, missing destination credentials),
+or a run refused to protect the warehouse (it mirrors another tenant; the run would mark more
+than ``--max-delete-share`` of it deleted) — nothing is written then.
 A contact stored with values not as the API sent them (see ``contacts_rejected``) is reported
 as one ``warning:`` line on stderr and in ``--json`` (``problems``, ``warnings``); the exit code
 stays 0.
@@ -24,6 +26,7 @@ from rich.table import Table
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_warehouse_directory
+from pipelines.cli.safety import add_delete_share_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="drop the contacts table and rebuild it from the API",
     )
+    add_delete_share_argument(parser)
     parser.add_argument(
         "--max-concurrency",
         type=int,
@@ -142,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         full_refresh=args.full_refresh,
         max_concurrency=args.max_concurrency,
+        max_delete_share=args.max_delete_share,
     )
     if args.destination == "duckdb":
         check_warehouse_directory(args.duckdb)

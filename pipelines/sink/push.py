@@ -30,6 +30,7 @@ from pipelines.sink.keys import MatchKey, key_of, parse_match_on
 from pipelines.sink.mirror import empty_mirror, load_mirror
 from pipelines.sink.plan import Plan, as_dict, build_plan
 from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE
 from pipelines.sync import (
     SyncConfigError,
     SyncError,
@@ -108,6 +109,8 @@ class PushSettings:
     max_rounds: int = 5
     inflight_grace_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The refresh's guard: largest share of the mirror one sync may mark deleted.
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
 
 
 def as_text_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +167,7 @@ def _sync_settings(settings: PushSettings) -> SyncSettings:
         dataset=settings.dataset,
         max_concurrency=settings.max_concurrency,
         timeout=settings.timeout,
+        max_delete_share=settings.max_delete_share,
     )
 
 

@@ -38,6 +38,7 @@ from pipelines.client import LynkistClient
 from pipelines.source.mirror import Mirror, load_mirror, utc_now
 from pipelines.source.reconcile import Reconciler
 from pipelines.source.rejected import RejectedLog, load_open_problems
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, check_same_tenant
 from pipelines.source.settings import (
     BATCH_ROWS,
     COLUMN_HINTS,
@@ -110,6 +111,7 @@ def contacts_resource(
     max_rescans: int = MAX_RESCANS,
     batch_rows: int = BATCH_ROWS,
     close_client: bool = False,
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
 ) -> DltResource:
     """The ``contacts`` resource over an existing client.
 
@@ -123,6 +125,12 @@ def contacts_resource(
         max_rescans: Extra full scans allowed when the listing shifted during a scan.
         batch_rows: Rows per Arrow table handed to dlt.
         close_client: Close ``client`` when the resource is exhausted.
+        max_delete_share: Largest share of the live mirror one run may mark deleted; more
+            stops the run (:class:`~pipelines.source.safety.DeleteShareError`).
+
+    Raises:
+        ForeignMirrorError: (while extracting) The warehouse mirrors another tenant.
+        DeleteShareError: (while extracting) Too many contacts would be marked deleted.
     """
     counters = stats if stats is not None else SyncStats()
 
@@ -131,6 +139,8 @@ def contacts_resource(
             pipeline = _active_pipeline()
             counters.set_phase("mirror")
             mirror = Mirror() if full_refresh else load_mirror(pipeline)
+            if only_ids is None:
+                check_same_tenant(client, mirror)  # before the scan emits anything
             rejected = RejectedLog(None if full_refresh else load_open_problems(pipeline))
             reconciler = Reconciler(
                 client,
@@ -141,6 +151,7 @@ def contacts_resource(
                 max_rescans=max_rescans,
                 batch_rows=batch_rows,
                 rejected=rejected,
+                max_delete_share=max_delete_share,
             )
             tables = reconciler.refresh(only_ids) if only_ids is not None else reconciler.run()
             for table in tables:
@@ -179,6 +190,7 @@ def lynkist_source(
     page_limit: int = PAGE_LIMIT,
     max_rescans: int = MAX_RESCANS,
     max_concurrency: int = 8,
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
 ) -> DltResource:
     """Lynkist contacts, incrementally: new, changed and archived contacts since the last run.
 
@@ -194,6 +206,7 @@ def lynkist_source(
         page_limit: Contacts per page (1-100).
         max_rescans: Extra full scans allowed when the listing shifted during a scan.
         max_concurrency: Requests in flight when this source builds its own client.
+        max_delete_share: Largest share of the live mirror one run may mark deleted.
     """
     own = client is None
     api = client or LynkistClient(base_url, api_key, max_concurrency=max_concurrency)
@@ -205,4 +218,5 @@ def lynkist_source(
         page_limit=page_limit,
         max_rescans=max_rescans,
         close_client=own,
+        max_delete_share=max_delete_share,
     )

@@ -85,6 +85,10 @@ class Mirror:
         fp = NO_FINGERPRINT if fingerprint is None else fingerprint
         self._state[contact_id] = _pack(fp, 0, False, bool(deleted))
 
+    def live_ids(self) -> list[str]:
+        """Ids the warehouse holds as not deleted."""
+        return [i for i, value in self._state.items() if not value & _DELETED]
+
     def is_live(self, contact_id: str) -> bool:
         """Whether the warehouse holds the contact as not deleted."""
         value = self._state.get(contact_id)

@@ -37,6 +37,7 @@ from pipelines.source.mirror import (
     utc_now,
 )
 from pipelines.source.rejected import RejectedLog
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, check_delete_share
 from pipelines.source.settings import BATCH_ROWS, PAGE_LIMIT, TIMESTAMP_TYPE
 from pipelines.source.stats import SyncStats
 
@@ -82,6 +83,8 @@ class Reconciler:
         batch_rows: Rows per yielded table.
         rejected: Where values that could not be stored as sent are collected (a new, empty
             log when None).
+        max_delete_share: Largest share of the live mirror this run may mark deleted (see
+            :func:`~pipelines.source.safety.check_delete_share`).
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Reconciler:
         max_rescans: int = 2,
         batch_rows: int = BATCH_ROWS,
         rejected: RejectedLog | None = None,
+        max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
     ) -> None:
         if not 0 <= max_rescans < MAX_PASS - 1:
             raise ValueError(f"max_rescans must be between 0 and {MAX_PASS - 2}")
@@ -106,6 +110,8 @@ class Reconciler:
         self.max_rescans = max_rescans
         self._batcher = _Batcher(batch_rows)
         self.rejected = rejected if rejected is not None else RejectedLog()
+        self.max_delete_share = max_delete_share
+        self._live_before = len(mirror.live_ids())
 
     # -- full sync -------------------------------------------------------------------------
 
@@ -220,6 +226,8 @@ class Reconciler:
         if (batch := self._batcher.flush()) is not None:
             yield batch
         if gone:
+            # before anything is marked: a refusal fails the extract, so nothing is loaded
+            check_delete_share(len(gone), self._live_before, self.max_delete_share)
             yield from self._deleted(gone)
 
     def _deleted(self, ids: list[str]) -> Iterator[pa.Table]:
