@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -145,6 +146,8 @@ class SyncSummary:
             "reason"}``; details (raw record, first/last seen) in ``contacts_rejected``.
         renamed_fields: Unknown API fields stored under another column (field -> column).
         resolved_problems: Earlier problems that this run found gone.
+        set_aside_packages: One message per load package of an earlier run set aside (it
+            failed ``MAX_RESUMES`` times, or ``--full-refresh`` started clean).
     """
 
     new: int = 0
@@ -166,24 +169,27 @@ class SyncSummary:
     warehouse: str = ""
     views: list[str] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    set_aside_packages: list[str] = field(default_factory=list)
     renamed_fields: dict[str, str] = field(default_factory=dict)
     resolved_problems: int = 0
 
     @property
     def warnings(self) -> list[str]:
         """One line per kind of trouble the run got past (for stderr and schedulers' logs)."""
+        lines = list(self.set_aside_packages)
         if not self.problems:
-            return []
+            return lines
         ids = sorted({p["id"] for p in self.problems})
         named = ", ".join(
             f"{p['id']} {p['field']} ({p['reason']})" for p in self.problems[:MAX_NAMED_PROBLEMS]
         )
         more = len(self.problems) - MAX_NAMED_PROBLEMS
         tail = f" and {more} more" if more > 0 else ""
-        return [
+        lines.append(
             f"{len(ids)} contact(s) stored with values not as the API sent them, see "
             f"{self.dataset}.{REJECTED_TABLE}: {named}{tail}"
-        ]
+        )
+        return lines
 
     @property
     def changed(self) -> bool:
@@ -357,26 +363,113 @@ def warehouse_lock(settings: SyncSettings) -> Iterator[Path]:
         handle.close()
 
 
-def _finish_pending(pipeline: dlt.Pipeline) -> int:
-    """Normalize and load packages an interrupted run left behind; returns how many.
+#: Failed attempts to finish a load package left by an earlier run before it is set aside.
+MAX_RESUMES = 2
+_RESUME_FAILURES = "lynkist_resume_failures.json"
+
+
+@dataclass
+class PendingOutcome:
+    """What happened to the load packages an earlier run left behind.
+
+    Attributes:
+        loaded: Packages loaded now.
+        set_aside: One message per package set aside after ``MAX_RESUMES`` failed attempts.
+    """
+
+    loaded: int = 0
+    set_aside: list[str] = field(default_factory=list)
+
+
+def _resume_failures(pipeline: dlt.Pipeline) -> dict[str, int]:
+    path = Path(pipeline.working_dir, _RESUME_FAILURES)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _save_resume_failures(pipeline: dlt.Pipeline, failures: dict[str, int]) -> None:
+    path = Path(pipeline.working_dir, _RESUME_FAILURES)
+    path.write_text(json.dumps(failures))
+
+
+def _drop_stale_extracted(pipeline: dlt.Pipeline) -> None:
+    """Drop extracted packages whose normalized copy was already committed.
 
     dlt commits a normalized package by renaming it into ``load/normalized`` and then deleting
     the extracted one; a kill between those two steps leaves both, and dlt would then normalize
     the extracted copy again and fail to commit it over the existing one. The committed package
     is complete (the rename is atomic), so the stale extracted copy is dropped first.
     """
-    packages = 0
     normalized = set(pipeline.list_normalized_load_packages())
     for load_id in pipeline.list_extracted_load_packages():
         if load_id in normalized:
             shutil.rmtree(Path(pipeline.working_dir, "normalize", "extracted", load_id))
-    if pipeline.list_extracted_load_packages():
-        pipeline.normalize()
-    pending = pipeline.list_normalized_load_packages()
-    if pending:
-        packages = len(pending)
+
+
+def _finish_pending(pipeline: dlt.Pipeline) -> PendingOutcome:
+    """Normalize and load packages an interrupted run left behind.
+
+    A package that keeps failing must not block the warehouse: each failure is counted (in the
+    pipeline's working directory), the run fails while it is under ``MAX_RESUMES``, and at
+    ``MAX_RESUMES`` the package is set aside with dlt's ``abort_packages`` (kept among dlt's
+    completed packages as aborted, with its failed jobs) and the run goes on. Nothing is lost:
+    the source compares the API with the warehouse, so the contacts of a set-aside package are
+    loaded again by this run.
+
+    Raises:
+        SyncError: The packages failed and have not reached ``MAX_RESUMES`` failures yet.
+    """
+    _drop_stale_extracted(pipeline)
+    pending = sorted(
+        set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages())
+    )
+    if not pending:
+        return PendingOutcome()
+    failures = _resume_failures(pipeline)
+    try:
+        if pipeline.list_extracted_load_packages():
+            pipeline.normalize()
         pipeline.load()
-    return packages
+    except PipelineStepFailed as exc:
+        reason = _step_message(exc)
+        counts = {load_id: failures.get(load_id, 0) + 1 for load_id in pending}
+        _save_resume_failures(pipeline, counts)
+        worst = max(counts.values())
+        if worst < MAX_RESUMES:
+            raise SyncError(
+                f"could not finish {len(pending)} load package(s) left by an earlier run "
+                f"(attempt {worst} of {MAX_RESUMES}): {reason}; the next run sets it aside and "
+                "goes on (or run with --full-refresh)"
+            ) from None
+        pipeline.abort_packages()
+        _save_resume_failures(pipeline, {})
+        return PendingOutcome(
+            set_aside=[
+                f"set aside load package {', '.join(pending)} after {worst} failed attempts "
+                f"({reason}); kept by dlt as an aborted package — this run reloads its "
+                "contacts from the API"
+            ]
+        )
+    _save_resume_failures(pipeline, {})
+    return PendingOutcome(loaded=len(pending))
+
+
+def _start_clean(pipeline: dlt.Pipeline) -> PendingOutcome:
+    """``--full-refresh``: set aside whatever an earlier run left pending, without loading it."""
+    _drop_stale_extracted(pipeline)
+    pending = sorted(
+        set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages())
+    )
+    if not pending:
+        return PendingOutcome()
+    pipeline.abort_packages()
+    _save_resume_failures(pipeline, {})
+    return PendingOutcome(
+        set_aside=[f"--full-refresh: set aside load package {', '.join(pending)} unloaded"]
+    )
 
 
 def _rows_written(pipeline: dlt.Pipeline) -> int:
@@ -454,7 +547,9 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
     )
     with warehouse_lock(settings):
         try:
-            summary.resumed_packages = _finish_pending(pipeline)
+            pending = _start_clean(pipeline) if settings.full_refresh else _finish_pending(pipeline)
+            summary.resumed_packages = pending.loaded
+            summary.set_aside_packages = pending.set_aside
             with LynkistClient(
                 settings.base_url,
                 settings.api_key,
@@ -523,5 +618,20 @@ def _step_message(exc: PipelineStepFailed) -> str:
     marker = "The actual reason given is:"
     if marker in detail:  # dlt's connection errors put the useful part last
         return f"cannot open the warehouse: {detail.split(marker, 1)[1].strip().splitlines()[0]}"
+    if _TRACEBACK in detail:  # a failed load job: dlt quotes the job's whole traceback
+        return f"dlt {exc.step} step failed: {_last_exception_line(detail)}"
     first_line = detail.splitlines()[0] if detail else type(inner).__name__
     return f"dlt {exc.step} step failed: {first_line}"
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def _last_exception_line(text: str) -> str:
+    """``Type: message`` of the last traceback quoted in ``text`` (no frames, no module path)."""
+    lines = text.rsplit(_TRACEBACK, 1)[1].splitlines()
+    for line in lines:
+        if line and not line[0].isspace():
+            kind, _, message = line.partition(": ")
+            return f"{kind.rsplit('.', 1)[-1]}: {message}" if message else kind
+    return "(no reason given)"

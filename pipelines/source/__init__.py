@@ -56,20 +56,33 @@ from pipelines.source.stats import SyncStats
 __all__ = ["SyncStats", "contacts_resource", "lynkist_source"]
 
 
-class _ArrowHintNoise(logging.Filter):
-    """Drops dlt's warning that our JSON hints differ from the Arrow ``string`` type.
+class _DltLogFilter(logging.Filter):
+    """Keeps dlt's log to one line per record, and drops one warning that is pure noise.
 
-    JSON columns travel as encoded text on purpose (same column type on every destination), and
-    dlt warns about that on every table it extracts — noise in a scheduler's log.
+    - dlt logs a failing load job with its traceback, at every retry (~21 for one stuck job):
+      the first line of the message is kept, the traceback goes (the run's own error says what
+      failed, in one line).
+    - dlt warns that our JSON hints differ from the Arrow ``string`` type on every table it
+      extracts; JSON columns travel as encoded text on purpose (same column type on every
+      destination).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "when merging arrow schema with dlt schema" not in record.getMessage()
+        message = record.getMessage()
+        if "when merging arrow schema with dlt schema" in message:
+            return False
+        if record.exc_info or "Traceback (most recent call last)" in message:
+            first = message.split("Traceback (most recent call last)", 1)[0].strip()
+            record.msg = (first.splitlines() or ["(traceback omitted)"])[0]
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
-_noise_filter = _ArrowHintNoise()
-if _noise_filter not in logging.getLogger("dlt").filters:
-    logging.getLogger("dlt").addFilter(_noise_filter)
+_log_filter = _DltLogFilter()
+if not any(isinstance(f, _DltLogFilter) for f in logging.getLogger("dlt").filters):
+    logging.getLogger("dlt").addFilter(_log_filter)
 
 
 def _active_pipeline() -> SupportsPipeline | None:
