@@ -30,7 +30,12 @@ from pipelines.sink.keys import MatchKey, key_of, parse_match_on
 from pipelines.sink.mirror import empty_mirror, load_mirror
 from pipelines.sink.plan import Plan, as_dict, build_plan
 from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
-from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE
+from pipelines.source.mirror import load_mirror as load_source_mirror
+from pipelines.source.safety import (
+    DEFAULT_MAX_DELETE_SHARE,
+    ForeignMirrorError,
+    check_same_tenant,
+)
 from pipelines.sync import (
     SyncConfigError,
     SyncError,
@@ -187,6 +192,20 @@ def _mirror_pipeline(settings: PushSettings) -> dlt.Pipeline:
         raise PushUsageError(str(exc)) from None
 
 
+def _check_same_tenant(settings: PushSettings, pipeline: dlt.Pipeline) -> None:
+    """``--no-refresh``: the mirror must be this key's tenant (the refresh's sync checks it
+    otherwise), or every matched row would be a PATCH of another tenant's contact."""
+    if not Path(settings.duckdb_path).exists():
+        return
+    with LynkistClient(
+        settings.base_url, settings.api_key, timeout=settings.timeout, max_concurrency=4
+    ) as client:
+        try:
+            check_same_tenant(client, load_source_mirror(pipeline))
+        except ForeignMirrorError as exc:
+            raise PushUsageError(str(exc)) from None
+
+
 def _results_pipeline(mirror_pipeline: dlt.Pipeline, settings: PushSettings) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=PUSH_PIPELINE_NAME,
@@ -319,6 +338,7 @@ def run_push(
             mirror_pipeline = _refresh(settings)
         else:
             mirror_pipeline = _mirror_pipeline(settings)
+            _check_same_tenant(settings, mirror_pipeline)
         mirror = load_mirror(mirror_pipeline) if Path(settings.duckdb_path).exists() else None
         if mirror is None:
             mirror = empty_mirror()

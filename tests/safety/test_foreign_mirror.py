@@ -66,6 +66,9 @@ def test_sync_and_push_with_another_tenants_key_stop_with_exit_2(
     export.write_text("first_name,email\nNew,new@globex.test\n", encoding="utf-8")
     assert main(["push", str(export), "--mapping", "lynkist", "--duckdb", str(acme_warehouse)]) == 2
     assert "mirrors another tenant" in capsys.readouterr().err
+    no_refresh = ["push", str(export), "--mapping", "lynkist", "--no-refresh"]
+    assert main([*no_refresh, "--duckdb", str(acme_warehouse)]) == 2
+    assert "mirrors another tenant" in capsys.readouterr().err
     assert _writes(sb) == []  # no write call
 
     after = _frame(acme_warehouse)
