@@ -38,7 +38,7 @@ from pipelines.client import LynkistClient
 from pipelines.source.mirror import Mirror, load_mirror, utc_now
 from pipelines.source.reconcile import Reconciler
 from pipelines.source.rejected import RejectedLog, load_open_problems
-from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, check_same_tenant
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE
 from pipelines.source.settings import (
     BATCH_ROWS,
     COLUMN_HINTS,
@@ -152,8 +152,6 @@ def contacts_resource(
             pipeline = _active_pipeline()
             counters.set_phase("mirror")
             mirror = Mirror() if full_refresh else load_mirror(pipeline)
-            if only_ids is None:
-                check_same_tenant(client, mirror)  # before the scan emits anything
             rejected = RejectedLog(None if full_refresh else load_open_problems(pipeline))
             reconciler = Reconciler(
                 client,
@@ -165,6 +163,7 @@ def contacts_resource(
                 batch_rows=batch_rows,
                 rejected=rejected,
                 max_delete_share=max_delete_share,
+                verify_tenant=only_ids is None,
             )
             tables = reconciler.refresh(only_ids) if only_ids is not None else reconciler.run()
             for table in tables:

@@ -37,7 +37,11 @@ from pipelines.source.mirror import (
     utc_now,
 )
 from pipelines.source.rejected import RejectedLog
-from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, check_delete_share
+from pipelines.source.safety import (
+    DEFAULT_MAX_DELETE_SHARE,
+    check_delete_share,
+    check_same_tenant,
+)
 from pipelines.source.settings import BATCH_ROWS, PAGE_LIMIT, TIMESTAMP_TYPE
 from pipelines.source.stats import SyncStats
 
@@ -85,6 +89,9 @@ class Reconciler:
             log when None).
         max_delete_share: Largest share of the live mirror this run may mark deleted (see
             :func:`~pipelines.source.safety.check_delete_share`).
+        verify_tenant: Check that the mirror is this key's tenant before anything is emitted:
+            free when page 1 holds a contact the mirror knows, otherwise a few GETs
+            (:func:`~pipelines.source.safety.check_same_tenant`).
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class Reconciler:
         batch_rows: int = BATCH_ROWS,
         rejected: RejectedLog | None = None,
         max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
+        verify_tenant: bool = False,
     ) -> None:
         if not 0 <= max_rescans < MAX_PASS - 1:
             raise ValueError(f"max_rescans must be between 0 and {MAX_PASS - 2}")
@@ -112,6 +120,7 @@ class Reconciler:
         self.rejected = rejected if rejected is not None else RejectedLog()
         self.max_delete_share = max_delete_share
         self._live_before = len(mirror.live_ids())
+        self._verify_tenant = verify_tenant and self._live_before > 0
 
     # -- full sync -------------------------------------------------------------------------
 
@@ -192,6 +201,7 @@ class Reconciler:
                 stats.pages += 1
                 stats.pages_total = pages.total_pages or 0
                 rows = _valid_rows(page.data, page.page)
+                self._recognise_tenant(rows)
                 if rows:
                     emit, seen = self._decide(convert_contacts(rows), pass_no)
                     distinct += seen
@@ -200,10 +210,20 @@ class Reconciler:
                 stats.notify()
         finally:
             pages.close()
+        self._recognise_tenant([])  # an empty listing: nothing recognised it yet
         if (batch := self._batcher.flush()) is not None:
             yield batch
         # Complete when the listing held still: one total throughout, and every one seen.
         return len(totals) <= 1 and distinct >= max(totals, default=0)
+
+    def _recognise_tenant(self, rows: list[dict[str, Any]]) -> None:
+        """Once per run, before the first page is emitted: is the mirror this key's tenant?"""
+        if not self._verify_tenant:
+            return
+        self._verify_tenant = False
+        if any(row["id"] in self.mirror for row in rows):
+            return  # page 1 lists a contact the mirror holds: same tenant, no request needed
+        check_same_tenant(self.client, self.mirror)
 
     def _confirm(self, ids: list[str], pass_no: int) -> Iterator[pa.Table]:
         """GET each id: 200 -> compare and emit if changed; 404 -> mark deleted."""

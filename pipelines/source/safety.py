@@ -4,9 +4,10 @@ A warehouse dataset mirrors one tenant. Contact ids are per tenant — another t
 404 for every one of them, exactly what an archived contact gets — so a sync with the wrong key
 would "confirm" every contact deleted. Two checks stop that before anything is written:
 
-1. Identity (before the scan): a few live contacts of the mirror are fetched with this key.
-   If none of them is visible, the mirror belongs to another tenant (the ids are the
-   fingerprint; the key itself is never stored).
+1. Identity (on the scan's first page, before anything is emitted): when page 1 lists a
+   contact the mirror holds, the tenant is recognised for free; otherwise a few live contacts
+   of the mirror are fetched with this key, and if none is visible the mirror belongs to
+   another tenant (the ids are the fingerprint; the key itself is never stored).
 2. Delete share (before deletions are emitted): a run that would mark more than
    ``max_delete_share`` of the live mirror deleted stops — another tenant, a broken filter or
    an API incident look exactly like that — unless the user raises the share, as Hightouch and
@@ -57,7 +58,7 @@ class DeleteShareError(MirrorSafetyError):
 def check_same_tenant(
     client: LynkistClient, mirror: Mirror, *, sample: int = IDENTITY_SAMPLE, seed: int | None = None
 ) -> None:
-    """Fetch a few live mirror contacts with this key; refuse if none is visible.
+    """Fetch live mirror contacts with this key, one at a time; refuse if none is visible.
 
     One visible contact is enough (others may have been archived since). An empty mirror has
     nothing to protect.
@@ -69,11 +70,13 @@ def check_same_tenant(
     if not live:
         return
     picked = random.Random(seed).sample(live, min(sample, len(live)))
-    for _, result in client.map_concurrent(client.get_contact, picked):
-        if not isinstance(result, Exception):
-            return
-        if not isinstance(result, NotFoundError):
-            raise result
+    # one by one: the first is almost always visible, so a normal run pays one request
+    for contact_id in picked:
+        try:
+            client.get_contact(contact_id)
+        except NotFoundError:
+            continue
+        return
     raise ForeignMirrorError(
         f"this warehouse mirrors another tenant: none of {len(picked)} of its contacts is "
         "visible to this API key; nothing was changed — use another --dataset or warehouse "
