@@ -217,11 +217,32 @@ def _phones(rng: np.random.Generator, n: int) -> pd.Series:
         area + "-" + exchange + "-" + line,
         "+1 " + area + " " + exchange + " " + line,
         area + "." + exchange + "." + line,
-        "+44 20 " + np.asarray([e[:4] for e in eight], dtype=object) + " " + line,
+        # London numbers are 020 3/7/8…: other first digits are not valid UK numbers.
+        "+44 20 7" + np.asarray([e[:3] for e in eight], dtype=object) + " " + line,
         "+91 9" + np.asarray([e[:4] for e in eight], dtype=object) + " " + line + "0",
         "+49 30 " + eight,
     ]
     return pd.Series(np.choose(styles, forms), dtype=object)
+
+
+def _places_for(rng: np.random.Generator, phones: pd.Series) -> np.ndarray:
+    """A place per row in the phone's own country, so the push reads every phone right: a
+    national (US) number in a row saying "Germany" would be read — and rejected — as German."""
+    by_country: dict[str, list[int]] = {}
+    for i, (_, country) in enumerate(PLACES):
+        by_country.setdefault(country, []).append(i)
+    prefixes = {"+44": "United Kingdom", "+91": "India", "+49": "Germany", "+1": "United States"}
+    place = rng.choice(len(PLACES), size=len(phones))
+    pick = rng.random(len(phones))
+    for row, number in enumerate(phones.tolist()):
+        if not number:
+            continue
+        country = next(
+            (c for p, c in prefixes.items() if str(number).startswith(p)), "United States"
+        )
+        options = by_country[country] + by_country[""]
+        place[row] = options[int(pick[row] * len(options))]
+    return place
 
 
 def generate_export(
@@ -286,7 +307,7 @@ def generate_export(
     moved = (phone != "") & (rng.random(n) < (0.08 if has_mobile else 0.0))
     mobile = mobile.where(~moved, phone)
     phone = phone.where(~moved, "")
-    place = rng.choice(len(PLACES), size=n)
+    place = _places_for(rng, phone.where(phone != "", mobile))
     created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900 * 86400, n), "s")
 
     fields: dict[str, pd.Series] = {

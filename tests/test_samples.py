@@ -64,9 +64,9 @@ def test_hubspot_sample_has_valid_and_rejected_rows() -> None:
     reasons = dict(zip(result.rejected["_row_number"], result.rejected["reason"], strict=True))
     assert sorted(reasons) == [35, 36, 37, 40]
     assert reasons[35].startswith('email: "maria.gonzalez@" is not a valid email address')
-    assert reasons[36].startswith('phone: "12ab" is not a possible phone number')
+    assert reasons[36].startswith('phone: "12ab" is not a valid phone number')
     assert reasons[37].startswith("first_name: missing (required)")
-    assert reasons[40].startswith('phone: "+1 555" is not a possible phone number')
+    assert reasons[40].startswith('phone: "+1 555" is not a valid phone number')
 
 
 def test_hubspot_sample_has_a_duplicate_email_and_formula_like_cells() -> None:
