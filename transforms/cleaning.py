@@ -31,7 +31,6 @@ vectorized pandas string operations, so 100k rows clean in seconds.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -54,7 +53,7 @@ from transforms.mapping import (
     row_numbers,
 )
 from transforms.phones import check_region, region_of_country, to_e164
-from transforms.text import WHITESPACE_PATTERN, normalize_text, to_object
+from transforms.text import normalize_text, numbers_as_text, parse_tags, to_object
 
 #: Match key column added next to ``email``: the normalized address, lower-cased.
 EMAIL_KEY: Final = "_email_key"
@@ -90,12 +89,7 @@ def _show(value: object) -> str:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(values):
-        present = values.dropna()
-        if bool((present % 1 == 0).all()):
-            # Numbers read as floats (4155550100.0) would otherwise gain a digit when parsed.
-            values = values.astype("Int64")
-    return normalize_text(values)
+    return normalize_text(numbers_as_text(values))
 
 
 def _per_distinct(
@@ -180,27 +174,11 @@ def _check_email(value: str) -> tuple[str | None, str | None]:
         return None, f"email: {_show(value)} is not a valid email address ({exc})"
 
 
-def _split_tag_text(text: str) -> list[str]:
-    items = (re.sub(WHITESPACE_PATTERN, " ", part).strip(" ") for part in re.split("[;,]", text))
-    return list(dict.fromkeys(item for item in items if item))
-
-
 def _check_tags(value: str) -> tuple[list[str] | None, str | None]:
-    if value.startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            if any(isinstance(item, dict | list) for item in parsed):
-                return None, f"tags: {_show(value)} contains a nested object or list"
-            items = (
-                " ".join((item if isinstance(item, str) else json.dumps(item)).split())
-                for item in parsed
-                if item is not None and not (isinstance(item, float) and item != item)
-            )
-            return list(dict.fromkeys(item for item in items if item)), None
-    return _split_tag_text(value), None
+    try:
+        return parse_tags(value), None
+    except ValueError as exc:
+        return None, f"tags: {_show(value)} {exc}"
 
 
 def _check_json_object(value: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -243,6 +221,11 @@ def _with_hint(errors: pd.Series, hint: str) -> pd.Series:
     return errors.map(lambda e: None if e is None else e + hint).astype(object)
 
 
+def _merge(from_json: dict[str, Any], keyed: dict[str, Any]) -> dict[str, Any]:
+    """Keyed columns win over the JSON column, except where their cell is empty (``None``)."""
+    return {**from_json, **{k: v for k, v in keyed.items() if v is not None or k not in from_json}}
+
+
 def _custom_fields(df: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Series]:
     """Merged custom_fields dicts and per-row errors."""
     base_errors = pd.Series(None, index=index, dtype=object)
@@ -264,7 +247,7 @@ def _custom_fields(df: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Ser
     if CUSTOM_JSON_COLUMN in df.columns:
         parsed, errors = _per_distinct(_as_text(df[CUSTOM_JSON_COLUMN]), _check_json_object)
         merged = pd.Series(
-            [m if p is None else {**p, **m} for p, m in zip(parsed, merged, strict=True)],
+            [m if p is None else _merge(p, m) for p, m in zip(parsed, merged, strict=True)],
             index=index,
             dtype=object,
         )

@@ -5,7 +5,8 @@ A mapping is a dict ``column -> target``. A target is one of:
 - a Lynkist writable field: ``first_name``, ``last_name``, ``phone``, ``email``, ``company``,
   ``job_title``, ``status``, ``tags`` (a ``;``/``,`` separated string or a JSON list),
   ``custom_fields`` (a JSON object as text, merged with the keyed custom fields);
-- ``custom_fields.<key>``: the cell becomes ``custom_fields[<key>]`` (empty cells are left out);
+- ``custom_fields.<key>``: the cell becomes ``custom_fields[<key>]``; an empty cell gives
+  ``None`` there, which the push ignores — or, with ``--clear-empty``, removes the stored key;
 - ``id``: the Lynkist contact id (only meaningful as a match key);
 - ``full_name``: split into first/last name by the cleaning step when those are missing;
 - ``status:lifecycle`` / ``status:salesforce``: ``status``, with HubSpot lifecycle stages
@@ -582,7 +583,8 @@ def apply_mapping(
         A new DataFrame with the same index: ``_row_number`` (1-based input row, kept from
         ``df`` when present), the mapped plain targets present (``id``, Lynkist fields,
         ``full_name``) as whitespace-normalized text or ``None``, ``custom_fields`` (a dict per
-        row, empty cells left out), ``_custom_fields_json`` when a JSON column is mapped, and
+        row, ``None`` for an empty keyed cell), ``_custom_fields_json`` when a JSON column is
+        mapped, and
         ``_row_error`` when ``df`` has it. ``attrs["mapping"]`` holds the resolved mapping,
         ``attrs["sources"]`` target -> columns, ``attrs["unmapped_columns"]`` what was ignored,
         ``attrs["columns"]`` a :class:`ColumnReport` of every input column.
@@ -623,8 +625,7 @@ def apply_mapping(
     custom: list[dict[str, object]] = [{} for _ in range(len(frame))]
     for key, cols in keyed:
         for row, value in zip(custom, to_object(_coalesce(frame, cols)).tolist(), strict=True):
-            if value is not None:
-                row[key] = value
+            row[key] = value
     out["custom_fields"] = pd.Series(custom, index=df.index, dtype=object)
     if "custom_fields" in sources:
         out[CUSTOM_JSON_COLUMN] = to_object(_coalesce(frame, sources["custom_fields"]))

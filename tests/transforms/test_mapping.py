@@ -216,9 +216,13 @@ def test_salesforce_full_name_column_maps_to_pseudo_field() -> None:
     assert "first_name" not in mapped.columns
 
 
-def test_custom_fields_leave_out_empty_cells() -> None:
+def test_custom_fields_keep_empty_cells_as_none() -> None:
+    # None (not absent) so that --clear-empty can clear the stored key; the push never sends it.
     df = frame({"First Name": "A", "City": "Pune", "Record ID": ""})
-    assert apply_mapping(df, "hubspot").loc[0, "custom_fields"] == {"city": "Pune"}
+    assert apply_mapping(df, "hubspot").loc[0, "custom_fields"] == {
+        "city": "Pune",
+        "hubspot_record_id": None,
+    }
 
 
 def test_explicit_mapping_dict() -> None:
