@@ -151,7 +151,10 @@ def _check_phone(
     phone: str, country: str | None, default_region: str | None, keep_invalid: bool
 ) -> tuple[str | None, str | None]:
     region = region_of_country(country) if country else None
-    result = to_e164(phone, region or default_region)
+    if region is not None:
+        result = to_e164(phone, region, country=country)
+    else:
+        result = to_e164(phone, default_region)
     if result.e164 is not None:
         return result.e164, None
     if keep_invalid:

@@ -165,12 +165,14 @@ def _show(value: str) -> str:
     return '"' + shown.replace('"', '\\"') + '"'
 
 
-def to_e164(value: str, region: str | None) -> PhoneResult:
+def to_e164(value: str, region: str | None, *, country: str | None = None) -> PhoneResult:
     """Read one phone value in a region; valid numbers come back in E.164.
 
     Args:
         value: The cell as written (``"04 50 11 22 33"``, ``"+33 4 50 11 22 33"``).
         region: Region for numbers without a country code (``None``: they must carry one).
+        country: The row's country cell when ``region`` comes from it (worded in the error,
+            whose fix is then to check that cell rather than to pass ``--default-region``).
 
     Returns:
         A :class:`PhoneResult`: ``e164`` set when the number is valid, else ``error``, e.g.
@@ -182,7 +184,7 @@ def to_e164(value: str, region: str | None) -> PhoneResult:
     e164 = _valid_e164(text, region)
     if e164 is not None:
         return PhoneResult(e164, None)
-    return PhoneResult(None, _reason(text, region, _compact(text).startswith("+")))
+    return PhoneResult(None, _reason(text, region, _compact(text).startswith("+"), country))
 
 
 def _valid_e164(text: str, region: str | None) -> str | None:
@@ -196,7 +198,7 @@ def _valid_e164(text: str, region: str | None) -> str | None:
     return None
 
 
-def _reason(text: str, region: str | None, international: bool) -> str:
+def _reason(text: str, region: str | None, international: bool, country: str | None) -> str:
     shown = _show(text)
     if international:
         return (
@@ -205,7 +207,13 @@ def _reason(text: str, region: str | None, international: bool) -> str:
         )
     elsewhere = [r for r in _valid_regions(text) if r != region] if len(text) <= 40 else []
     where = f"in {region}" if region else "without a country code"
-    if elsewhere:
+    if country is not None and region is not None:
+        where += f" (the row's country {_show(country)})"
+        fix = "(valid in " + ", ".join(elsewhere[:_HINT_REGIONS]) + ")" if elsewhere else ""
+        fix = (
+            fix + ": " if fix else ""
+        ) + "check the row's country, or write it with +<country code>"
+    elif elsewhere:
         listed = ", ".join(elsewhere[:_HINT_REGIONS])
         more = (
             f" and {len(elsewhere) - _HINT_REGIONS} more" if len(elsewhere) > _HINT_REGIONS else ""
