@@ -377,10 +377,8 @@ def _root_cause(exc: BaseException, destination: str) -> BaseException:
 
 
 def _create_views(pipeline: dlt.Pipeline) -> list[str]:
-    try:
-        from transforms.views import create_views
-    except ImportError:
-        return []
+    from transforms.views import create_views
+
     try:
         return list(create_views(pipeline))
     except Exception as exc:

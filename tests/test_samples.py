@@ -15,8 +15,8 @@ from lynkist_sandbox.exports import (
     generate_export,
 )
 from lynkist_sandbox.seed import generate_contacts
-from pipelines.contact import normalize_email
 from transforms.cleaning import CleanResult, clean_contacts
+from transforms.contact import normalize_email
 from transforms.csv_io import read_export
 from transforms.mapping import detect_preset
 

@@ -14,7 +14,7 @@ Rules (each rejection names the field, the value, and — when known — the sou
   (``phonenumbers.is_valid_number``) and is written in E.164; else rejected with the value, the
   region and the fix — or, with ``keep_invalid_phones``, kept as written. Stricter than the
   API on purpose: a wrong number is worse than none.
-- ``email`` is validated and normalized by :func:`pipelines.contact.normalize_email` (the API's
+- ``email`` is validated and normalized by :func:`transforms.contact.normalize_email` (the API's
   own rule: syntax only, ``.test`` domains accepted) → else rejected. ``_email_key`` holds the
   lower-cased address for case-insensitive matching; ``email`` keeps the normalized form sent
   to the API.
@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from pipelines.contact import (
+from transforms.contact import (
     FIRST_NAME_MAX,
     FIRST_NAME_MIN,
     PHONE_MAX,

@@ -44,7 +44,7 @@ from typing import Final
 
 import pandas as pd
 
-from pipelines.contact import WRITABLE_FIELDS
+from transforms.contact import WRITABLE_FIELDS
 from transforms.text import normalize_text, to_object
 
 logger = logging.getLogger(__name__)

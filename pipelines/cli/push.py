@@ -127,15 +127,8 @@ def _read(path: str) -> Any:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"{path}: no such file — give the path of a CSV export")
-    try:
-        from transforms.csv_io import read_export  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        import pandas as pd
+    from transforms.csv_io import read_export
 
-        try:
-            return pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
     try:
         return read_export(file)
     except (OSError, ValueError) as exc:

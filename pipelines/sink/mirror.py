@@ -7,7 +7,7 @@ import logging
 import dlt
 import pandas as pd
 
-from pipelines.contact import WRITABLE_FIELDS
+from transforms.contact import WRITABLE_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from pipelines.contact import NULLABLE_FIELDS
 from pipelines.sink.keys import MatchKey, key_of, normalize_key, normalize_phone, scalar_text
+from transforms.contact import NULLABLE_FIELDS
 from transforms.text import parse_tags
 
 Action = Literal["create", "update", "unchanged", "reject"]

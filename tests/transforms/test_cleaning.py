@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import transforms.cleaning as cleaning
-from pipelines.contact import FIRST_NAME_MAX, normalize_email
 from transforms.cleaning import CleanResult, clean_contacts
+from transforms.contact import FIRST_NAME_MAX, normalize_email
 from transforms.mapping import apply_mapping
 
 
