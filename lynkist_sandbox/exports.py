@@ -39,7 +39,10 @@ class Layout:
         preset: The :data:`transforms.mapping.PRESETS` entry that reads it.
         columns: ``(header, source)`` pairs. A source is a Lynkist field, ``custom_fields.<key>``,
             ``custom_fields`` (JSON), ``tags`` (``;``-joined), ``status:lifecycle`` (status as a
-            HubSpot label) or ``meta.<name>`` (a column the mapping ignores).
+            HubSpot label) or ``meta.<name>`` (filled by the generator: ``meta.mobile`` a
+            mobile number, which the preset reads as the phone when the phone is empty;
+            ``meta.created`` a creation date, which the preset ignores). Each header reads back
+            through its preset as its source (``tests/test_samples.py`` checks it).
     """
 
     name: str
@@ -62,7 +65,7 @@ LAYOUTS: Final[dict[str, Layout]] = {
             ("Job Title", "job_title"),
             ("Lifecycle Stage", "status:lifecycle"),
             ("Lead Status", "custom_fields.hubspot_lead_status"),
-            ("Contact owner", "meta.owner"),
+            ("Contact owner", "custom_fields.owner"),
             ("Create Date", "meta.created"),
             ("City", "custom_fields.city"),
             ("Country/Region", "custom_fields.country"),
@@ -323,7 +326,7 @@ def generate_export(
         "custom_fields.hubspot_lead_status": _text(_pick(rng, LEAD_STATUSES, n)),
         "custom_fields.lead_source": _text(_pick(rng, LEAD_SOURCES, n)),
         "custom_fields.department": _text(_pick(rng, DEPARTMENTS, n)),
-        "meta.owner": _text(_pick(rng, OWNERS, n)),
+        "custom_fields.owner": _text(_pick(rng, OWNERS, n)),
         "meta.created": pd.Series(created.strftime("%Y-%m-%d %H:%M"), dtype=object),
     }
     if layout.name == "hubspot":

@@ -250,3 +250,14 @@ def test_build_push_export_mixes_new_changed_unchanged(
 def test_build_push_export_needs_enough_contacts(contacts: list[dict[str, Any]]) -> None:
     with pytest.raises(ValueError, match="need that many contacts with a unique email"):
         build_push_export(contacts[:10], new=1, changed=6, unchanged=5)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_layouts_agree_with_the_mapping_presets(layout: str) -> None:
+    from transforms.mapping import IGNORE, resolve_mapping
+
+    spec = LAYOUTS[layout]
+    resolved = resolve_mapping([header for header, _ in spec.columns], spec.preset)
+    meta = {"meta.mobile": "phone", "meta.created": IGNORE}
+    for header, source in spec.columns:
+        assert resolved.get(header) == meta.get(source, source), header
