@@ -303,7 +303,9 @@ def _render(console: Any, report: Any) -> None:
                 diff.add_column(column, overflow="fold")
             for row in updates:
                 for name, old, new in _field_changes(row.changes):
-                    diff.add_row(str(row.row_number), row.match_key, name, _show(old), _show(new))
+                    diff.add_row(
+                        str(row.row_number), *_plain(row.match_key, name, _show(old), _show(new))
+                    )
             console.print(diff)
         _render_problems(console, report.results, "reason")
         if report.results_path:
@@ -337,9 +339,9 @@ def _render_columns(console: Any, columns: dict[str, dict[str, str]] | None) -> 
     table.add_column("input column", overflow="fold")
     table.add_column("goes to", overflow="fold")
     for column, target in columns["mapped"].items():
-        table.add_row(column, target)
+        table.add_row(*_plain(column, target))
     for column, why in columns["ignored"].items():
-        table.add_row(column, f"ignored — {why}", style="yellow")
+        table.add_row(*_plain(column, f"ignored — {why}"), style="yellow")
     console.print(table)
 
 
@@ -371,8 +373,17 @@ def _render_problems(console: Any, frame: Any, column: str) -> None:
     table.add_column("row", justify="right")
     table.add_column("why", overflow="fold")
     for record in bad.head(_SAMPLE).itertuples(index=False):
-        table.add_row(str(record.row_number), str(getattr(record, column)))
+        table.add_row(str(record.row_number), *_plain(str(getattr(record, column))))
     console.print(table)
+
+
+def _plain(*cells: str | None) -> list[Any]:
+    """Cells from the user's file or the server, shown as written: a reason ending in
+    ``[column "Phone"]`` or a header like ``[Tags]`` would otherwise be read as rich markup
+    and vanish."""
+    from rich.text import Text
+
+    return [Text(cell or "") for cell in cells]
 
 
 def _show(value: Any) -> str:

@@ -185,6 +185,7 @@ def test_dry_run_shows_columns_first_and_the_custom_keys_that_change(
                 "Email": "ana@acme.test",
                 "Contact owner": "Sam Ortiz",
                 "Shoe Size": "38",
+                "[legacy]": "x",
                 "Create Date": "2026-01-01",
                 "custom_fields.plan": "",
             }
@@ -205,9 +206,26 @@ def test_dry_run_shows_columns_first_and_the_custom_keys_that_change(
     # the custom_fields diff names each key instead of cutting both objects to "…"
     assert "custom_fields.plan" in out and "starter" in out
     assert "custom_fields.owner" in out.split("Field changes")[1]
+    # user text is never read as rich markup (a "[column …]" hint or a "[x]" header vanished)
+    assert "[legacy]" in out
     assert f"plan: {plan_csv}" in out.replace("\n", "")
     with plan_csv.open(newline="", encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["action"] == "update"
     assert row["changed_fields"] == "custom_fields.owner,custom_fields.plan"
     assert any("Shoe Size" in r.getMessage() for r in caplog.records)
+
+
+def test_rejection_reasons_are_printed_whole(
+    sb: SandboxServer, api_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = _hubspot_csv(
+        tmp_path / "e.csv",
+        [{"First Name": "Camille", "Email": "c@alpes.test", "Phone Number": "04 50 11 22 33"}],
+    )
+    code = main(["push", str(export), "--dry-run", *_args(sb, api_key, tmp_path)])
+    assert code == 3
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert 'phone: "04 50 11 22 33" is not a valid phone number in US' in out
+    assert "--default-region FR" in out
+    assert '[column "Phone Number"]' in out
