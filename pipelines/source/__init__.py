@@ -5,8 +5,13 @@ Usage (what ``lynkist sync`` does, minus locking and the summary)::
     import dlt
     from pipelines.source import lynkist_source
 
-    pipeline = dlt.pipeline("lynkist", destination="duckdb", dataset_name="lynkist")
+    pipeline = dlt.pipeline("crm", destination="duckdb", dataset_name="lynkist")
     pipeline.run(lynkist_source("https://api.lynkist.io", api_key))
+
+(dlt names that DuckDB file ``crm.duckdb``; a file named like the dataset would make DuckDB's
+catalog and schema collide.) For row lineage (a ``_dlt_load_id`` column on ``contacts``) set
+dlt's ``normalize.parquet_normalizer.add_dlt_load_id = true``, as the warehouse layer does for
+its own pipelines.
 
 Each run lists every contact (the API has no server-side filter), compares each with the copy
 in the warehouse and loads only what is new, changed or archived; see
@@ -29,13 +34,12 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common.configuration.container import Container
-from dlt.common.pipeline import PipelineContext, SupportsPipeline
-from dlt.common.storages.load_package import load_package_state
+from dlt.common.pipeline import SupportsPipeline
 from dlt.extract import DltResource
 
 from pipelines.client import LynkistClient
-from pipelines.source.mirror import Mirror, load_mirror, utc_now
+from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
+from pipelines.source.mirror import Mirror, load_fingerprints, utc_now
 from pipelines.source.reconcile import Reconciler
 from pipelines.source.rejected import RejectedLog, load_open_problems
 from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE
@@ -85,19 +89,9 @@ if not any(isinstance(f, _DltLogFilter) for f in logging.getLogger("dlt").filter
     logging.getLogger("dlt").addFilter(_log_filter)
 
 
-def _active_pipeline() -> SupportsPipeline | None:
-    context = Container()[PipelineContext]
-    return context.pipeline() if context.is_active() else None
-
-
-def _with_load_id(table: pa.Table) -> pa.Table:
-    """Add ``_dlt_load_id`` (dlt leaves it out of Arrow tables by default): row lineage."""
-    try:
-        load_id = load_package_state()["load_id"]
-    except Exception:  # outside a pipeline extract (e.g. iterating the source directly)
-        return table
-    column = pa.array([load_id] * table.num_rows, pa.string())
-    return table.append_column(pa.field("_dlt_load_id", pa.string(), nullable=False), column)
+def _active_pipeline() -> SupportsPipeline:
+    """The pipeline running this extract: its destination holds the mirror to compare with."""
+    return dlt.current.pipeline()
 
 
 _MERGE: Any = {"disposition": "merge", "strategy": "delete-insert"}
@@ -111,7 +105,7 @@ def _rejected_item(table: pa.Table) -> Any:
         primary_key=list(REJECTED_KEY),
         columns=REJECTED_HINTS,
     )
-    return dlt.mark.with_hints(_with_load_id(table), hints, create_table_variant=True)
+    return dlt.mark.with_hints(table, hints, create_table_variant=True)
 
 
 def contacts_resource(
@@ -151,7 +145,7 @@ def contacts_resource(
         try:
             pipeline = _active_pipeline()
             counters.set_phase("mirror")
-            mirror = Mirror() if full_refresh else load_mirror(pipeline)
+            mirror = Mirror() if full_refresh else load_fingerprints(pipeline)
             rejected = RejectedLog(None if full_refresh else load_open_problems(pipeline))
             reconciler = Reconciler(
                 client,
@@ -165,9 +159,7 @@ def contacts_resource(
                 max_delete_share=max_delete_share,
                 verify_tenant=only_ids is None,
             )
-            tables = reconciler.refresh(only_ids) if only_ids is not None else reconciler.run()
-            for table in tables:
-                yield _with_load_id(table)
+            yield from (reconciler.refresh(only_ids) if only_ids is not None else reconciler.run())
             counters.problems = list(rejected.problems.values())
             counters.renamed = dict(rejected.renamed)
             counters.resolved = len(rejected.resolved())
@@ -201,7 +193,7 @@ def lynkist_source(
     only_ids: Sequence[str] | None = None,
     page_limit: int = PAGE_LIMIT,
     max_rescans: int = MAX_RESCANS,
-    max_concurrency: int = 8,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
 ) -> DltResource:
     """Lynkist contacts, incrementally: new, changed and archived contacts since the last run.

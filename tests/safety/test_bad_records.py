@@ -18,7 +18,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient
-from pipelines.sync import run_sync
+from pipelines.source.runner import run_sync
 from tests.sync.helpers import sync_settings, warehouse_frame
 
 CASES: dict[str, tuple[dict[str, Any], str, str]] = {

@@ -15,7 +15,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient
-from pipelines.sync import SyncRefusedError, run_sync
+from pipelines.source.runner import SyncRefusedError, run_sync
 from tests.sync.helpers import sync_settings, warehouse_frame
 
 WRITES = ("POST", "PATCH", "DELETE")

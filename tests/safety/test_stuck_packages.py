@@ -21,8 +21,9 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.source.arrow import contacts_table
+from pipelines.source.runner import SyncSettings, make_pipeline, run_sync
 from pipelines.source.settings import COLUMN_HINTS
-from pipelines.sync import MAX_RESUMES, SyncError, SyncSettings, make_pipeline, run_sync
+from pipelines.warehouse import MAX_RESUMES, PendingLoadError
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings
 
 
@@ -58,7 +59,7 @@ def test_a_failing_package_is_set_aside_after_bounded_resumes(
 ) -> None:
     settings, load_id = stuck
     for attempt in range(1, MAX_RESUMES):
-        with pytest.raises(SyncError, match=rf"attempt {attempt} of {MAX_RESUMES}"):
+        with pytest.raises(PendingLoadError, match=rf"attempt {attempt} of {MAX_RESUMES}"):
             run_sync(settings)
     summary = run_sync(settings)  # the last allowed failure: set aside, and the run goes on
     assert summary.new == 5
