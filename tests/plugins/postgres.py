@@ -211,8 +211,19 @@ def _serve(binaries: ServerBinaries, root: Path) -> Iterator[str]:
     pg_ctl = str(bindir / "pg_ctl")
     _run(
         _as_user(
-            [pg_ctl, "-D", str(datadir), "-o", options, "-l", str(logfile), "-w", "-t", "60"]
-            + ["start"],
+            [
+                pg_ctl,
+                "-D",
+                str(datadir),
+                "-o",
+                options,
+                "-l",
+                str(logfile),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             user,
         ),
         "pg_ctl start",
