@@ -43,11 +43,38 @@ def check_warehouse_directory(path: str | Path, *, flag: str = "--duckdb") -> No
     db = Path(path).expanduser().resolve()
     if db.is_dir() or not db.parent.is_dir():
         return
+    check_duckdb_file(db, shown=path, flag=flag)
     reason = cannot_create_in(db.parent)
     if reason:
         raise UsageError(
             f"{flag} {path}: cannot create files in {db.parent} ({reason}) — choose a "
             "warehouse file in a directory you can write"
+        )
+
+
+#: Bytes 8-11 of every DuckDB database file (its header's magic).
+DUCKDB_MAGIC = b"DUCK"
+
+
+def check_duckdb_file(db: Path, *, shown: str | Path, flag: str = "--duckdb") -> None:
+    """Fail with a usage error when ``db`` exists but is not a DuckDB database.
+
+    Otherwise DuckDB's refusal surfaces deep inside dlt, as a cascade of tracebacks.
+
+    Raises:
+        UsageError: ``db`` is a file without DuckDB's header (a CSV export, say).
+    """
+    if not db.is_file():
+        return
+    try:
+        with db.open("rb") as file:
+            head = file.read(12)
+    except OSError as exc:
+        raise UsageError(f"{flag} {shown}: cannot read it ({exc.strerror})") from None
+    if head[8:12] != DUCKDB_MAGIC:
+        raise UsageError(
+            f"{flag} {shown} exists and is not a DuckDB database — give the path of a DuckDB "
+            "warehouse, or a new file name to create one"
         )
 
 

@@ -8,7 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
+from pipelines.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+)
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_output_file, check_warehouse_directory
 
@@ -100,20 +107,17 @@ def _mapping(value: str) -> tuple[str, dict[str, str] | None]:
 
 
 def _read(path: str) -> Any:
+    from transforms.csv_io import NotTextError, read_export
+
     file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"{path} is a directory — give the path of a CSV export file")
     if not file.is_file():
         raise UsageError(f"{path}: no such file — give the path of a CSV export")
     try:
-        from transforms.csv_io import read_export  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        import pandas as pd
-
-        try:
-            return pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
-    try:
         return read_export(file)
+    except NotTextError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
 
@@ -152,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         duckdb_path=args.duckdb,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
+        timeout=args.timeout,
     )
     _check_writable(Path(args.duckdb))
     if args.results:
@@ -163,36 +168,38 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except (PushLockedError, SyncError) as exc:
-        errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
-        return EXIT_FAILURE
-    except LynkistError as exc:
-        errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
-        return EXIT_FAILURE
+    except (PushLockedError, SyncError, LynkistError) as exc:
+        raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
         first = (str(exc).strip().splitlines() or [""])[0]
-        errors.print(
-            f"lynkist push: error: {type(exc).__name__}: {first}", markup=False, highlight=False
-        )
-        return EXIT_FAILURE
+        raise CommandFailed(f"{type(exc).__name__}: {first}") from None
 
-    if args.json:
-        print(json.dumps(_json_summary(report), default=str))
+    code, error = _outcome(report)
+    if args.json:  # one object per run, also when it failed: a log of JSON lines stays parseable
+        summary = {"ok": code == EXIT_OK, "exit_code": code, "error": error}
+        print(json.dumps({**summary, **_json_summary(report)}, default=str))
     elif not args.quiet:
         _render(console, report)
     for warning in report.warnings:
         errors.print(f"lynkist push: warning: {warning}", markup=False, highlight=False)
+    if code in (EXIT_USAGE, EXIT_FAILURE):
+        errors.print(f"lynkist push: error: {error}", markup=False, highlight=False)
+    return code
+
+
+def _outcome(report: Any) -> tuple[int, str | None]:
+    """The exit code of a finished push and, unless it is 0, why."""
     if report.fatal:
-        errors.print(f"lynkist push: error: {report.fatal}", markup=False, highlight=False)
-        return EXIT_USAGE
+        return EXIT_USAGE, str(report.fatal)
     if report.unavailable:
-        errors.print(
-            f"lynkist push: error: stopped writing: {report.unavailable}",
-            markup=False,
-            highlight=False,
-        )
-        return EXIT_FAILURE
-    return EXIT_OK if report.ok else EXIT_ROWS_FAILED
+        return EXIT_FAILURE, f"stopped writing: {report.unavailable}"
+    if report.ok:
+        return EXIT_OK, None
+    summary = report.summary
+    return (
+        EXIT_ROWS_FAILED,
+        f"{summary.get('rejected', 0)} rows rejected and {summary.get('failed', 0)} failed",
+    )
 
 
 def _check_writable(path: Path) -> None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from pipelines.cli import EXIT_OK, CommandFailed, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_warehouse_directory
 
@@ -139,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         full_refresh=args.full_refresh,
         max_concurrency=args.max_concurrency,
+        timeout=args.timeout,
     )
     if args.destination == "duckdb":
         check_warehouse_directory(args.duckdb)
@@ -154,13 +154,11 @@ def run(args: argparse.Namespace) -> int:
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError, SyncConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (LynkistError, SyncError) as exc:
-        print(f"lynkist sync: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
-        print(f"lynkist sync: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandFailed(f"{type(exc).__name__}: {_first_line(exc)}") from None
     if args.json:
-        print(json.dumps(summary.to_dict()))
+        print(json.dumps({"ok": True, "exit_code": EXIT_OK, **summary.to_dict()}))
     elif not args.quiet:
         out = Console()
         out.print(_summary_table(summary))
