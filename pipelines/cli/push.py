@@ -198,7 +198,8 @@ def _outcome(report: Any) -> tuple[int, str | None]:
     summary = report.summary
     return (
         EXIT_ROWS_FAILED,
-        f"{summary.get('rejected', 0)} rows rejected and {summary.get('failed', 0)} failed",
+        f"rows not written: {summary.get('rejected', 0)} rejected, {summary.get('failed', 0)} "
+        "failed",
     )
 
 
