@@ -43,8 +43,8 @@ def chromium() -> str:
         if path := shutil.which(name):
             return path
     pytest.fail(
-        "headless Chromium is needed to check the HTML report: `apt-get install -y chromium` "
-        "(.ci/run does this)",
+        "headless Chromium is needed to check the HTML report: `make test` installs it "
+        "(.ci/ensure-chromium), or run `apt-get install -y chromium` as root",
         pytrace=False,
     )
 

@@ -82,7 +82,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=16,
         metavar="N",
-        help="most requests in flight (fewer after 429s; default: 16)",
+        help="most requests in flight (default 16: one small PATCH per changed contact waits "
+        "mostly on the round trip; fewer after 429s)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")

@@ -59,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=8,
         metavar="N",
-        help="requests in flight (default 8; fewer automatically when the API throttles)",
+        help="requests in flight (default 8: each page read is heavy for the server; fewer "
+        "automatically when the API throttles)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")

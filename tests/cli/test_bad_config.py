@@ -240,6 +240,18 @@ CASES = [
         "argument --timeout: 0 is not a positive number of seconds",
     ),
     Case(
+        "sync-postgres-credentials",
+        (*SYNC, "--api-key", "{rw}", "--destination", "postgres"),
+        2,
+        "DESTINATION__POSTGRES__CREDENTIALS (e.g. postgresql://user:password@host:5432/",
+    ),
+    Case(
+        "sync-bigquery-credentials",
+        (*SYNC, "--api-key", "{rw}", "--destination", "bigquery"),
+        2,
+        "DESTINATION__BIGQUERY__CREDENTIALS (e.g. the service-account key file's JSON",
+    ),
+    Case(
         "sandbox-port-out-of-range",
         ("sandbox", "--port", "99999"),
         2,
@@ -423,6 +435,10 @@ def test_json_failure_is_one_json_object_on_stdout(batch: Batch, case: Case) -> 
     error = run.err.strip().split(": error: ", 1)[1]
     assert answer == {"ok": False, "error": error, "exit_code": case.code}
     assert "Traceback" not in run.err
+
+
+def test_credentials_hint_fits_the_destination(batch: Batch) -> None:
+    assert "postgresql://" not in batch.runs["sync-bigquery-credentials"].err
 
 
 def test_header_only_export_is_zero_rows_not_an_error(batch: Batch) -> None:
