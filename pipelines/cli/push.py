@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
         timeout=args.timeout,
+        source=Path(args.file).name,
     )
     _check_writable(Path(args.duckdb))
     if args.results:

@@ -105,6 +105,7 @@ class PushSettings:
     results_path: str | Path | None = None
     max_concurrency: int = 16
     timeout: float = 30.0
+    source: str | None = None
     max_rounds: int = 5
     inflight_grace_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -230,6 +231,7 @@ def push_dataframe(
     mapping_overrides: Mapping[str, str | None] | None = None,
     max_concurrency: int = 16,
     timeout: float = 30.0,
+    source: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PushReport:
     """Upsert a CRM export (or any DataFrame of contacts) into Lynkist.
@@ -250,6 +252,8 @@ def push_dataframe(
         mapping_overrides: User mapping entries that win over the preset.
         max_concurrency: Upper bound of concurrent requests.
         timeout: Seconds per request.
+        source: What is pushed, e.g. the export's file name: recorded with every result row
+            (``push_results.source``) and shown in the report.
         progress: Called as ``progress(stage, done, total)``.
 
     Returns:
@@ -274,6 +278,7 @@ def push_dataframe(
         results_path=results_path,
         max_concurrency=max_concurrency,
         timeout=timeout,
+        source=source,
     )
     return run_push(df, settings, progress=progress)
 
@@ -396,7 +401,7 @@ def run_push(
                 warnings.append(f"could not refresh the mirror after the push: {exc}")
             timings["refresh_after_s"] = time.monotonic() - t0
 
-        frame = results_frame(run_id, results)
+        frame = results_frame(run_id, results, source=settings.source)
         # The CSV first: the outcomes reach the user even if the warehouse load fails.
         results_path = None
         if settings.results_path is not None:
