@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ from pipelines.cli import (
     UsageError,
 )
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import check_output_file, check_warehouse_directory
+from pipelines.cli.paths import add_warehouse_arguments, check_output_file, check_warehouse
+from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
 _SAMPLE = 10
@@ -71,19 +71,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--results", metavar="FILE", help="also write the outcomes as CSV")
     add_connection_arguments(parser)
-    parser.add_argument(
-        "--duckdb",
-        default="lynkist.duckdb",
-        metavar="FILE",
-        help="warehouse file with the mirror and push_results (default: lynkist.duckdb)",
-    )
+    add_warehouse_arguments(parser, what="the mirror and push_results")
     parser.add_argument(
         "--max-concurrency",
         type=int,
-        default=16,
+        default=DEFAULT_PUSH_CONCURRENCY,
         metavar="N",
-        help="most requests in flight (default 16: one small PATCH per changed contact waits "
-        "mostly on the round trip; fewer after 429s)",
+        help=f"most requests in flight (default {DEFAULT_PUSH_CONCURRENCY}: one small PATCH per "
+        "changed contact waits mostly on the round trip; fewer after 429s)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -134,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
         PermissionDeniedError,
     )
     from pipelines.sink import PushSettings, PushUsageError, run_push
-    from pipelines.sink.journal import PushLockedError
-    from pipelines.sync import SyncError
+    from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
@@ -155,22 +149,24 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tags,
         default_region=args.default_region or None,
         duckdb_path=args.duckdb,
+        destination=args.destination,
+        dataset=args.dataset,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
         timeout=args.timeout,
         source=Path(args.file).name,
     )
-    _check_writable(Path(args.duckdb))
+    check_warehouse(args)
     if args.results:
         check_output_file(args.results, flag="--results")
     try:
         with _progress(console, quiet=args.quiet or args.json) as progress:
             report = run_push(df, settings, progress=progress)
-    except PushUsageError as exc:
+    except (PushUsageError, WarehouseConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except (PushLockedError, SyncError, LynkistError) as exc:
+    except (WarehouseError, LynkistError) as exc:
         raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
         first = (str(exc).strip().splitlines() or [""])[0]
@@ -181,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {"ok": code == EXIT_OK, "exit_code": code, "error": error}
         print(json.dumps({**summary, **_json_summary(report)}, default=str))
     elif not args.quiet:
-        _render(console, report)
+        render_report(console, report)
     for warning in report.warnings:
         errors.print(f"lynkist push: warning: {warning}", markup=False, highlight=False)
     if code in (EXIT_USAGE, EXIT_FAILURE):
@@ -203,15 +199,6 @@ def _outcome(report: Any) -> tuple[int, str | None]:
         f"rows not written: {summary.get('rejected', 0)} rejected, {summary.get('failed', 0)} "
         "failed",
     )
-
-
-def _check_writable(path: Path) -> None:
-    directory = path.resolve().parent
-    if not directory.is_dir():
-        raise UsageError(f"--duckdb {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--duckdb {path}: not writable — choose a warehouse file you can write")
-    check_warehouse_directory(path)
 
 
 class _progress:
@@ -259,7 +246,8 @@ def _json_summary(report: Any) -> dict[str, Any]:
     }
 
 
-def _render(console: Any, report: Any) -> None:
+def render_report(console: Any, report: Any) -> None:
+    """Print a push's summary, plan sample and problems (``lynkist push``, ``lynkist demo``)."""
     from rich.table import Table
 
     summary = report.summary
