@@ -163,9 +163,9 @@ CASES = [
     ),
     Case(
         "push-unknown-mapping",
-        (*PUSH, "--api-key", "{rw}", "--mapping", "pipedrive"),
+        (*PUSH, "--api-key", "{rw}", "--mapping", "zoho"),
         2,
-        "--mapping 'pipedrive' is neither a preset",
+        "--mapping 'zoho' is neither a preset",
     ),
     Case(
         "push-bad-match-on",
