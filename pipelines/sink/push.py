@@ -135,6 +135,7 @@ class PushSettings:
     results_path: str | Path | None = None
     max_concurrency: int = DEFAULT_PUSH_CONCURRENCY
     timeout: float = 30.0
+    source: str | None = None
     max_rounds: int = 5
     inflight_grace_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -289,6 +290,7 @@ def push_dataframe(
     mapping_overrides: Mapping[str, str | None] | None = None,
     max_concurrency: int = DEFAULT_PUSH_CONCURRENCY,
     timeout: float = 30.0,
+    source: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PushReport:
     """Upsert a CRM export (or any DataFrame of contacts) into Lynkist.
@@ -314,6 +316,8 @@ def push_dataframe(
         mapping_overrides: User mapping entries that win over the preset.
         max_concurrency: Upper bound of concurrent requests.
         timeout: Seconds per request.
+        source: What is pushed, e.g. the export's file name: recorded with every result row
+            (``push_results.source``) and shown in the report.
         progress: Called as ``progress(stage, done, total)``.
 
     Returns:
@@ -341,6 +345,7 @@ def push_dataframe(
         results_path=results_path,
         max_concurrency=max_concurrency,
         timeout=timeout,
+        source=source,
     )
     return run_push(df, settings, progress=progress)
 
@@ -472,7 +477,7 @@ def run_push(
                 warnings.append(f"could not look up the ids of the created contacts: {exc}")
             timings["lookup_s"] = time.monotonic() - t0
 
-        frame = results_frame(run_id, results)
+        frame = results_frame(run_id, results, source=settings.source)
         # The CSV first: the outcomes reach the user even if the warehouse load fails.
         results_path = None
         if settings.results_path is not None:

@@ -235,14 +235,27 @@ def _rows_written(pipeline: dlt.Pipeline) -> int:
     return int(info.row_counts.get(TABLE_NAME, 0))
 
 
+#: What a destination's credentials look like, for the hint when they are missing.
+CREDENTIALS_EXAMPLES = {
+    "postgres": "postgresql://user:password@host:5432/database",
+    "redshift": "redshift://user:password@cluster.region.redshift.amazonaws.com:5439/database",
+    "snowflake": "snowflake://user:password@account/database?warehouse=W&role=R",
+    "mssql": "mssql://user:password@host:1433/database",
+    "bigquery": "the service-account key file's JSON, or its project_id, private_key and "
+    "client_email under [destination.bigquery.credentials]",
+}
+
+
 def _missing_config(exc: ConfigFieldMissingException, destination: str) -> SyncConfigError:
     fields = ", ".join(exc.fields)
     if "credentials" in exc.fields:
         env = f"DESTINATION__{destination.upper()}__CREDENTIALS"
+        example = CREDENTIALS_EXAMPLES.get(destination)
         return SyncConfigError(
-            f"destination {destination!r} needs credentials: set {env} (e.g. "
-            "postgresql://user:password@host:5432/database) or add `credentials` under "
-            f"[destination.{destination}] in .dlt/secrets.toml"
+            f"destination {destination!r} needs credentials: set {env}"
+            + (f" (e.g. {example})" if example else "")
+            + f" or add `credentials` under [destination.{destination}] in .dlt/secrets.toml "
+            "(see dlt's documentation of that destination)"
         )
     return SyncConfigError(f"destination {destination!r} is missing configuration: {fields}")
 
