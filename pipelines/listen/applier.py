@@ -168,18 +168,25 @@ class Applier:
             self._client.close()
 
     def _run(self) -> None:
+        interval = self.settings.flush_interval
+        delay, failed_in_row = 0.0, 0  # the spool's backlog from a previous run goes first
         while not self._stop.is_set():
-            self._wake.wait(self.settings.flush_interval)
+            self._wake.wait(delay)
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
                 while self.flush().events >= self.settings.batch_events:
                     pass  # a backlog: keep going without waiting
+                delay, failed_in_row = interval, 0
             except Exception as exc:  # keep listening: the events stay spooled for a retry
                 self.totals.failures += 1
                 self.totals.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("flush failed (events stay in the spool): %s", self.totals.last_error)
+                # Mostly a reader holding the DuckDB file for a moment: retry soon, then back
+                # off to the flush interval.
+                failed_in_row += 1
+                delay = min(interval, 0.05 * 2**failed_in_row)
 
     # -- one flush -------------------------------------------------------------------------
 

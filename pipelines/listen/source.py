@@ -30,7 +30,7 @@ from pipelines.client import LynkistClient
 from pipelines.listen.spool import SpooledEvent
 from pipelines.source import _active_pipeline, _with_load_id, contacts_resource
 from pipelines.source.arrow import contacts_table, datetime_micros, fingerprints, parse_timestamps
-from pipelines.source.mirror import read_rows
+from pipelines.source.mirror import _has_table, read_rows
 from pipelines.source.settings import (
     COLUMN_HINTS,
     PRIMARY_KEY,
@@ -165,7 +165,7 @@ def newest_per_contact(events: Sequence[SpooledEvent]) -> dict[str, _Winner]:
 def _stored_stamps(pipeline: Any, ids: list[str]) -> dict[str, tuple[int, bool]]:
     """``id -> (newest known time, is_deleted)`` of the warehouse rows of ``ids``."""
     stamps: dict[str, tuple[int, bool]] = {}
-    if pipeline is None or not ids:
+    if pipeline is None or not ids or not _has_table(pipeline):
         return stamps
     for table in read_rows(pipeline, ids):
         deleted_at = table["deleted_at"].to_pylist() if "deleted_at" in table.column_names else None

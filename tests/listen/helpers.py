@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import duckdb
 import httpx
 
 from lynkist_sandbox import SandboxConfig, SandboxServer
+from pipelines.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
 SECRET = "whsec_listen_tests"
 STARTUP_TIMEOUT_S = 60.0
@@ -150,3 +152,44 @@ def try_query(db: Path, sql: str) -> list[tuple[Any, ...]] | None:
         return query(db, sql)
     except (duckdb.IOException, duckdb.CatalogException):
         return None
+
+
+def event_body(kind: str, data: dict[str, Any], *, occurred_at: str | None = None) -> bytes:
+    """A delivery body as the sandbox builds it, with a fresh event id."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "event": kind,
+        "tenant": "acme",
+        "occurred_at": occurred_at or data.get("updated_at") or data.get("created_at"),
+        "data": data,
+    }
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def deliver(
+    listener: Listener, body: bytes, *, secret: str = SECRET, timestamp: int | None = None
+) -> httpx.Response:
+    """POST ``body`` to the listener, signed as the sandbox signs it."""
+    event_id = json.loads(body)["id"]
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(body, secret, timestamp),
+        EVENT_ID_HEADER: event_id,
+    }
+    return httpx.post(
+        f"{listener.base}/webhooks/lynkist",
+        content=body,
+        headers=headers,
+        timeout=30,
+        trust_env=False,
+    )
+
+
+def wait_applied(listener: Listener, n: int, timeout: float = 120.0) -> None:
+    """Wait until the listener has applied at least ``n`` events and its queue is empty."""
+
+    def done() -> bool:
+        health = listener.health()
+        return bool(health["applied_events"] >= n and health["queue_depth"] == 0)
+
+    wait_until(done, timeout, f"{n} applied events")
