@@ -94,6 +94,17 @@ class ApplierTotals:
     last_error: str | None = None
 
 
+def describe(exc: BaseException) -> str:
+    """One line for the log: the innermost cause (dlt wraps the destination's error twice)."""
+    seen: set[int] = set()
+    inner = exc
+    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(inner))
+        inner = nxt
+    text = str(inner).strip()
+    return f"{type(inner).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 class Applier:
     """Flushes the spool into the warehouse from one background thread.
 
@@ -158,7 +169,7 @@ class Applier:
                     break
         except Exception as exc:  # nothing is lost: the next start replays the spool
             self.totals.failures += 1
-            self.totals.last_error = f"{type(exc).__name__}: {exc}"
+            self.totals.last_error = describe(exc)
             log.error(
                 "final flush failed; %d event(s) stay spooled for the next start: %s",
                 self.spool.pending_count(),
@@ -181,7 +192,7 @@ class Applier:
                 delay, failed_in_row = interval, 0
             except Exception as exc:  # keep listening: the events stay spooled for a retry
                 self.totals.failures += 1
-                self.totals.last_error = f"{type(exc).__name__}: {exc}"
+                self.totals.last_error = describe(exc)
                 log.error("flush failed (events stay in the spool): %s", self.totals.last_error)
                 # Mostly a reader holding the DuckDB file for a moment: retry soon, then back
                 # off to the flush interval.
