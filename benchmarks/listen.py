@@ -1,11 +1,11 @@
 """Scenario 7: ``lynkist listen`` — event → visible in ``contacts``, and API cost per change.
 
 The sandbox (own process) delivers its webhooks to a ``lynkist listen`` process; a pacer PATCHes
-distinct contacts at a fixed rate (a unique ``job_title`` each), and a poller reads the DuckDB
-file read-only every ``POLL_S`` (as a notebook would, between the listener's flushes) until each
-new value is visible. Latency = first poll showing the value − the PATCH's answer. Then a burst of
-several updates per contact measures coalescing, and a full sync of the same tenant gives the
-baseline cost of picking the same changes up by scanning.
+distinct contacts at a fixed rate (a unique ``job_title`` each), and right after each of the
+listener's flushes the DuckDB file is read (read-only, as a notebook would between flushes) until
+each new value is visible. Latency = first read showing the value − the PATCH's answer. Then a
+burst of several updates per contact measures coalescing, and a full sync of the same tenant
+gives the baseline cost of picking the same changes up by scanning.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class _Listener:
         )
         self.flushes: list[dict[str, Any]] = []
         self.ready = threading.Event()
+        self.flushed = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         if not self.ready.wait(120):
             raise RuntimeError("lynkist listen did not start")
@@ -74,6 +75,7 @@ class _Listener:
                 self.ready.set()
             elif line["event"] == "flush":
                 self.flushes.append(line)
+                self.flushed.set()
 
     def health(self) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(self.health_url, timeout=30).json()
@@ -98,7 +100,7 @@ def _job_titles(db: Path) -> dict[str, str] | None:
     return {str(i): str(t) for i, t in rows}
 
 
-def _phase(server: Any, db: Path, ids: list[str], rate: int) -> list[float]:
+def _phase(server: Any, listener: _Listener, db: Path, ids: list[str], rate: int) -> list[float]:
     """PATCH ``ids`` at ``rate``/s; return each change's event → visible latency."""
     url = server.base_url + API_BASE_PATH
     sent: dict[str, tuple[str, float]] = {}
@@ -122,14 +124,21 @@ def _phase(server: Any, db: Path, ids: list[str], rate: int) -> list[float]:
                 pool.submit(patch, contact_id)
     latencies: dict[str, float] = {}
     deadline = time.monotonic() + 300
+    seen_flushes = 0
     while len(latencies) < len(sent) and time.monotonic() < deadline:
+        # query right after each flush, as a notebook between flushes would: polling the file
+        # continuously would keep the writer out (DuckDB: one writer or readers, not both)
+        listener.flushed.wait(POLL_S)
+        listener.flushed.clear()
+        if len(listener.flushes) == seen_flushes:
+            continue
+        seen_flushes = len(listener.flushes)
         titles = _job_titles(db)
         now = time.monotonic()
         if titles is not None:
             for contact_id, (marker, at) in sent.items():
                 if contact_id not in latencies and titles.get(contact_id) == marker:
                     latencies[contact_id] = now - at
-        time.sleep(POLL_S)
     if len(latencies) < len(sent):
         raise RuntimeError(f"{len(sent) - len(latencies)} changes never became visible")
     return list(latencies.values())
@@ -172,7 +181,7 @@ def webhooks(ctx: Context) -> None:
                 batch = ids[offset : offset + int(rate * PHASE_S)]
                 offset += len(batch)
                 before = len(listener.flushes)
-                lat = _phase(server, db, batch, rate)
+                lat = _phase(server, listener, db, batch, rate)
                 flushes = listener.flushes[before:]
                 requests = sum(f["requests"] for f in flushes)
                 goal = rate == 500
