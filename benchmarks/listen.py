@@ -219,15 +219,6 @@ def webhooks(ctx: Context) -> None:
         listener = _Listener(server, db, port)  # the default mode: one GET per touched contact
         try:
             offset = _rates(ctx, server, listener, db, ids, offset, "fetch")
-                        "event → visible p50 / p95 (s)",
-                        f"{_pct(lat, 0.5):.2f} / {p95:.2f}",
-                        "",
-                        f"{len(lat)} changes, {len(flushes)} flushes, "
-                        f"{requests / max(1, len(lat)):.2f} requests/change",
-                        "p95 ≤ 2 s" if goal else "",
-                        (p95 <= 2.0) if goal else None,
-                    )
-                )
             # coalescing: several updates of one contact within a flush cost one GET
             burst = ids[offset : offset + COALESCE_CONTACTS]
             before, applied = len(listener.flushes), listener.health()["applied_events"]
