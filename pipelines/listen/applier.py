@@ -22,7 +22,7 @@ from typing import Any
 from pipelines.client import LynkistClient, RetryPolicy
 from pipelines.listen import warehouse
 from pipelines.listen.source import EVENTS_TABLE, listen_source, touched_contacts
-from pipelines.listen.spool import Spool
+from pipelines.listen.spool import KEEP_APPLIED_S, Spool
 from pipelines.source.stats import SyncStats
 from pipelines.sync import SyncSettings
 
@@ -242,6 +242,8 @@ class Applier:
                     warehouse.create_views(pipeline)
                     self._views_done = True
             self.spool.mark_applied([e.seq for e in batch])
+            if self.totals.flushes % 100 == 0:
+                self.spool.prune(KEEP_APPLIED_S)
             result.events = len(batch)
             result.contacts = len(touched_contacts(batch))
             result.written = stats.new + stats.updated + stats.deleted

@@ -4,7 +4,8 @@ One SQLite file beside the warehouse (WAL journal, ``synchronous=FULL``: a commi
 once the WAL is fsync'd, so an acknowledged event survives ``kill -9`` and a power cut). The
 event id is the table's unique key, so a retried or replayed delivery is recognised as a
 duplicate forever, not only within a time window. Events are marked applied once they are in
-the warehouse; a restart replays whatever is not.
+the warehouse; a restart replays whatever is not. Applied events are kept a week
+(:data:`KEEP_APPLIED_S`) for duplicate detection, then pruned.
 
 Concurrent writers (the receiver's threads) share one connection behind a lock; SQLite would
 serialise them anyway.
@@ -33,6 +34,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE applied_at IS NULL;
 """
+
+
+#: How long applied events stay in the spool: far beyond any sender's retry schedule.
+KEEP_APPLIED_S: Final = 7 * 86_400.0
 
 
 class SpoolError(Exception):
@@ -153,6 +158,23 @@ class Spool:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise SpoolError(f"cannot update the spool: {exc}") from None
+
+    def prune(self, keep_s: float) -> int:
+        """Forget applied events older than ``keep_s`` seconds; returns how many.
+
+        Their ids stop counting as duplicates in the spool (``contact_events`` still merges on
+        the id, so a very late replay adds no second row).
+        """
+        horizon = datetime.fromtimestamp(datetime.now(UTC).timestamp() - keep_s, UTC)
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "DELETE FROM events WHERE applied_at IS NOT NULL AND applied_at < ?",
+                    (horizon.isoformat(timespec="microseconds"),),
+                )
+            except sqlite3.Error as exc:
+                raise SpoolError(f"cannot prune the spool: {exc}") from None
+        return cursor.rowcount
 
     def close(self) -> None:
         """Close the file."""
