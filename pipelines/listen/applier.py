@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.client import LynkistClient, RetryPolicy
-from pipelines.listen import warehouse
+from pipelines.listen import direct, warehouse
 from pipelines.listen.source import EVENTS_TABLE, listen_source, touched_contacts
-from pipelines.listen.spool import KEEP_APPLIED_S, Spool
+from pipelines.listen.spool import KEEP_APPLIED_S, Spool, SpooledEvent
+from pipelines.source.settings import TABLE_NAME
 from pipelines.source.stats import SyncStats
 from pipelines.sync import SyncSettings
 
@@ -227,17 +228,13 @@ class Applier:
             result = FlushResult()
             if not batch:
                 return result
-            stats = SyncStats()
             client = None if self.settings.trust_payload else self._api()
             before = client.stats.snapshot().requests if client is not None else 0
             wh = self.settings.warehouse
             with warehouse.locked(wh, self.settings.lock_wait_s):
                 pipeline = warehouse.open_pipeline(wh)
                 warehouse.finish_pending(pipeline)
-                source = listen_source(
-                    batch, client=client, stats=stats, trust_payload=self.settings.trust_payload
-                )
-                pipeline.run(source)
+                stats = self._load(pipeline, batch, client)
                 if not self._views_done and wh.create_views:
                     warehouse.create_views(pipeline)
                     self._views_done = True
@@ -253,6 +250,30 @@ class Applier:
             result.finished_at = datetime.now(UTC)
             self._record(result)
             return result
+
+    def _load(
+        self,
+        pipeline: Any,
+        batch: list[SpooledEvent],
+        client: LynkistClient | None,
+    ) -> SyncStats:
+        """Load the batch: by SQL when the tables are ready (:mod:`direct`), else through dlt.
+
+        Returns:
+            What the contacts resource decided (new, updated, deleted, unchanged).
+        """
+        trust = self.settings.trust_payload
+        stats = SyncStats()
+        source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
+        if pipeline.default_schema_name and pipeline.destination.destination_name == "duckdb":
+            tables = {name: list(res) for name, res in source.selected_resources.items()}
+            if direct.apply(pipeline, tables, {EVENTS_TABLE: "event_id", TABLE_NAME: "id"}):
+                return stats
+            # a new table or column: dlt evolves the schema (the GETs run again, rarely)
+            stats = SyncStats()
+            source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
+        pipeline.run(source)
+        return stats
 
     def _record(self, result: FlushResult) -> None:
         totals = self.totals
