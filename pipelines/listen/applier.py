@@ -265,7 +265,7 @@ class Applier:
         trust = self.settings.trust_payload
         stats = SyncStats()
         source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
-        if pipeline.default_schema_name and pipeline.destination.destination_name == "duckdb":
+        if direct.usable(pipeline, [EVENTS_TABLE, TABLE_NAME]):
             tables = {name: list(res) for name, res in source.selected_resources.items()}
             if direct.apply(pipeline, tables, {EVENTS_TABLE: "event_id", TABLE_NAME: "id"}):
                 return stats

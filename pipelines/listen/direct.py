@@ -25,19 +25,25 @@ log = logging.getLogger(__name__)
 _VIEW = "lynkist_listen_batch"
 
 
-def _ready(pipeline: dlt.Pipeline, tables: Mapping[str, Sequence[pa.Table]]) -> bool:
+def usable(pipeline: dlt.Pipeline, names: Sequence[str]) -> bool:
+    """Whether the fast path can serve these tables: DuckDB, and dlt has created each of them."""
     if pipeline.destination is None or pipeline.destination.destination_name != "duckdb":
         return False
     if not pipeline.default_schema_name:
         return False
     schema = pipeline.default_schema
-    for name, batch in tables.items():
-        known = schema.get_table_columns(name) if name in schema.tables else {}
-        if not known:
-            return False
-        if any(not set(t.column_names) <= set(known) for t in batch):
-            return False
-    return True
+    return all(name in schema.tables and schema.get_table_columns(name) for name in names)
+
+
+def _ready(pipeline: dlt.Pipeline, tables: Mapping[str, Sequence[pa.Table]]) -> bool:
+    if not usable(pipeline, list(tables)):
+        return False
+    schema = pipeline.default_schema
+    return all(
+        set(t.column_names) <= set(schema.get_table_columns(name))
+        for name, batch in tables.items()
+        for t in batch
+    )
 
 
 def apply(
