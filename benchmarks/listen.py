@@ -201,7 +201,7 @@ def _rates(
 
 def webhooks(ctx: Context) -> None:
     """Scenario 7: latency at 50 and 500 events/s; requests per change vs a full sync."""
-    from pipelines.sync import SyncSettings, run_sync
+    from pipelines.source.runner import SyncSettings, run_sync
 
     port = _free_port()
     needed = 2 * sum(int(rate * PHASE_S) for rate in RATES) + COALESCE_CONTACTS

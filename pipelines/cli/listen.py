@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines.cli import EXIT_OK, UsageError
 from pipelines.cli.connection import _dlt_value, add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import check_warehouse_directory
+from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
 
 SECRET_ENV = "LYNKIST_WEBHOOK_SECRET"
 DEFAULT_PORT = 8787
@@ -60,19 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"TCP port, 0 = any free (default {DEFAULT_PORT})",
     )
     add_connection_arguments(parser)
-    parser.add_argument(
-        "--duckdb",
-        metavar="FILE",
-        default="lynkist.duckdb",
-        help="DuckDB warehouse file (default: lynkist.duckdb in the working directory)",
-    )
-    parser.add_argument(
-        "--destination",
-        metavar="NAME",
-        default="duckdb",
-        help="dlt destination, e.g. postgres (credentials as for sync); default duckdb",
-    )
-    parser.add_argument("--dataset", default="lynkist", help="dataset (schema); default lynkist")
+    add_warehouse_arguments(parser, what="the contacts and contact_events")
     parser.add_argument(
         "--webhook-secret",
         metavar="S",
@@ -184,13 +172,12 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.listen.receiver import VerifySettings
     from pipelines.listen.server import HEALTH_PATH, ListenSettings, run_listener
     from pipelines.listen.spool import SpoolError
-    from pipelines.sync import SyncConfigError, SyncSettings, make_pipeline
+    from pipelines.source.runner import SyncSettings
 
     _check_numbers(args)
     secret = resolve_secret(args)
     base_url, api_key = resolve_credentials(args)
-    if args.destination == "duckdb":
-        check_warehouse_directory(args.duckdb)
+    check_warehouse(args)  # before binding the port or touching the API
     warehouse = SyncSettings(
         base_url=base_url,
         api_key=api_key,
@@ -198,10 +185,6 @@ def run(args: argparse.Namespace) -> int:
         destination=args.destination,
         dataset=args.dataset,
     )
-    try:
-        make_pipeline(warehouse)  # checks the path and the destination name up front
-    except SyncConfigError as exc:
-        raise UsageError(str(exc)) from None
     settings = ListenSettings(
         applier=ApplierSettings(
             warehouse=warehouse,

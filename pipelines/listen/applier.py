@@ -23,9 +23,9 @@ from pipelines.client import LynkistClient, RetryPolicy
 from pipelines.listen import direct, warehouse
 from pipelines.listen.source import EVENTS_TABLE, listen_source, touched_contacts
 from pipelines.listen.spool import KEEP_APPLIED_S, Spool, SpooledEvent
+from pipelines.source.runner import SyncSettings
 from pipelines.source.settings import TABLE_NAME
 from pipelines.source.stats import SyncStats
-from pipelines.sync import SyncSettings
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from dlt.extract import DltResource
 
 from pipelines.client import LynkistClient
 from pipelines.listen.spool import SpooledEvent
-from pipelines.source import _active_pipeline, _with_load_id, contacts_resource
+from pipelines.source import _active_pipeline, contacts_resource
 from pipelines.source.arrow import contacts_table, datetime_micros, fingerprints, parse_timestamps
 from pipelines.source.mirror import _has_table, read_rows
 from pipelines.source.settings import (
@@ -105,7 +105,7 @@ def events_resource(events: Sequence[SpooledEvent]) -> DltResource:
 
     def contact_events() -> Iterator[pa.Table]:
         if events:
-            yield _with_load_id(events_table(events))
+            yield events_table(events)
 
     return dlt.resource(
         contact_events,
@@ -208,7 +208,7 @@ def trusted_contacts_resource(events: Sequence[SpooledEvent], stats: SyncStats) 
                 else:
                     stats.updated += 1
         if rows:
-            yield _with_load_id(contacts_table(rows))
+            yield contacts_table(rows)
         if deleted_rows:
             table = contacts_table(deleted_rows)
             n = table.num_rows
@@ -222,7 +222,7 @@ def trusted_contacts_resource(events: Sequence[SpooledEvent], stats: SyncStats) 
                 "deleted_at",
                 _timestamps(deleted_at, "occurred_at"),
             )
-            yield _with_load_id(table)
+            yield table
 
     return dlt.resource(
         contacts,

@@ -1,28 +1,21 @@
-"""The listener's seam to the warehouse: pipeline, the lock (bounded wait), pending loads, views.
+"""The listener's side of the warehouse layer: the pipeline, the one lock, recovery, views.
 
-Everything the listener needs from the sync's warehouse code goes through here, so the
-listener and ``lynkist sync`` always agree on the pipeline (same dlt working directory, same
-name) and on the lock file.
+Everything goes through :mod:`pipelines.warehouse`, so the listener and ``lynkist sync`` always
+agree on the pipeline (same dlt working directory and name) and on the lock file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
 
-from pipelines.sync import (
-    SyncLockedError,
-    SyncSettings,
-    _create_views,
-    _finish_pending,
-    make_pipeline,
-    pipeline_location,
-    warehouse_lock,
-)
+from pipelines.source.runner import SyncSettings, warehouse_of
+from pipelines.warehouse import WarehouseLockedError, warehouse_lock
+from pipelines.warehouse import create_views as _create_views
+from pipelines.warehouse import finish_pending as _finish_pending
 
 __all__ = [
     "WarehouseBusyError",
@@ -33,23 +26,20 @@ __all__ = [
     "spool_path",
 ]
 
-#: How often the lock is tried again while another process holds it.
-_LOCK_POLL_S = 0.05
+#: The listener's name in the lock file (what a refused sync or push is told is running).
+LOCK_COMMAND = "listen"
 
-
-class WarehouseBusyError(Exception):
-    """The warehouse stayed locked (a long sync) for longer than the bounded wait."""
+WarehouseBusyError = WarehouseLockedError
 
 
 def spool_path(settings: SyncSettings) -> Path:
     """The listener's spool file: beside the warehouse's dlt working directory."""
-    pipelines_dir, name = pipeline_location(settings)
-    return pipelines_dir / f"{name}.listen-spool.sqlite"
+    return warehouse_of(settings).state_path(".listen-spool.sqlite")
 
 
 def open_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     """A fresh pipeline object on the warehouse (re-reads the state a sync may have changed)."""
-    return make_pipeline(settings)
+    return warehouse_of(settings).pipeline()
 
 
 @contextlib.contextmanager
@@ -57,27 +47,17 @@ def locked(settings: SyncSettings, wait_s: float) -> Iterator[None]:
     """Hold the warehouse's one lock for the block, waiting up to ``wait_s`` for it.
 
     Raises:
-        WarehouseBusyError: Still held by someone else after ``wait_s``.
+        WarehouseLockedError: Still held by someone else after ``wait_s``.
     """
-    deadline = time.monotonic() + wait_s
-    stack = contextlib.ExitStack()
-    while True:
-        try:
-            stack.enter_context(warehouse_lock(settings))
-            break
-        except SyncLockedError as exc:
-            if time.monotonic() >= deadline:
-                raise WarehouseBusyError(str(exc)) from None
-            time.sleep(_LOCK_POLL_S)
-    with stack:
+    with warehouse_lock(warehouse_of(settings), command=LOCK_COMMAND, wait_s=wait_s):
         yield
 
 
 def finish_pending(pipeline: dlt.Pipeline) -> int:
     """Load what a killed run (sync or listener) left extracted or normalized."""
-    return _finish_pending(pipeline)
+    return int(_finish_pending(pipeline) or 0)
 
 
 def create_views(pipeline: dlt.Pipeline) -> list[str]:
     """(Re)create the analysis views, the event views included."""
-    return _create_views(pipeline)
+    return list(_create_views(pipeline))
