@@ -19,6 +19,7 @@ from lynkist_sandbox.faults import FaultSpec
 from lynkist_sandbox.hooks import ScanHook
 from lynkist_sandbox.models import ContactCreate, ContactUpdate, describe_errors
 from lynkist_sandbox.seed import generate_contacts
+from lynkist_sandbox.service import ContactService
 from lynkist_sandbox.state import SandboxState
 from lynkist_sandbox.store import wire
 
@@ -76,6 +77,20 @@ class PlantBody(_Strict):
     tenant: str = "acme"
     # Any JSON objects: validation is exactly what planting bypasses.
     contacts: list[dict[str, Any]] = Field(max_length=10_000)
+
+
+class NoteBody(_Strict):
+    tenant: str = "acme"
+    body: str = Field(min_length=1, max_length=10_000)
+    author: str | None = None
+
+
+class CommunicationBody(_Strict):
+    tenant: str = "acme"
+    channel: Literal["email", "call", "sms", "meeting", "other"] = "email"
+    direction: Literal["inbound", "outbound"] = "outbound"
+    subject: str | None = Field(default=None, max_length=1000)
+    body: str | None = Field(default=None, max_length=10_000)
 
 
 def _check_tenant(state: SandboxState, tenant: str) -> None:
@@ -212,6 +227,32 @@ def reset(request: Request) -> dict[str, Any]:
     """Delete contacts, idempotency keys, logs, hooks and webhook deliveries."""
     _state(request).reset()
     return {"reset": True}
+
+
+def _add_activity(
+    request: Request, contact_id: str, kind: str, body: NoteBody | CommunicationBody
+) -> dict[str, Any]:
+    state = _state(request)
+    tenant = body.tenant
+    fields = body.model_dump(exclude={"tenant"}, exclude_none=True)
+    _check_tenant(state, tenant)
+    service: ContactService = request.app.state.service
+    data = service.add_activity(tenant, contact_id, kind, fields)
+    if data is None:
+        raise HTTPException(404, f"no live contact {contact_id} in tenant {tenant!r}")
+    return data
+
+
+@router.post("/contacts/{contact_id}/notes", status_code=201)
+def add_note(request: Request, contact_id: str, body: NoteBody) -> dict[str, Any]:
+    """Attach a note to a contact (as the dashboard would); emits ``contact.note_added``."""
+    return _add_activity(request, contact_id, "note", body)
+
+
+@router.post("/contacts/{contact_id}/communications", status_code=201)
+def add_communication(request: Request, contact_id: str, body: CommunicationBody) -> dict[str, Any]:
+    """Record a communication; emits ``contact.communication_added``."""
+    return _add_activity(request, contact_id, "communication", body)
 
 
 @router.get("/webhooks")

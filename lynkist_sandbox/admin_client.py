@@ -115,6 +115,26 @@ class SandboxAdmin:
         deliveries: list[dict[str, Any]] = self._call("GET", "/webhooks")["deliveries"]
         return deliveries
 
+    def add_note(
+        self, contact_id: str, body: str, *, tenant: str = "acme", author: str | None = None
+    ) -> dict[str, Any]:
+        """Attach a note to a contact; the sandbox emits ``contact.note_added``."""
+        payload: dict[str, Any] = {"tenant": tenant, "body": body}
+        if author is not None:
+            payload["author"] = author
+        result: dict[str, Any] = self._call("POST", f"/contacts/{contact_id}/notes", json=payload)
+        return result
+
+    def add_communication(
+        self, contact_id: str, *, tenant: str = "acme", **fields: Any
+    ) -> dict[str, Any]:
+        """Record a communication (channel, direction, subject, body); emits
+        ``contact.communication_added``."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/contacts/{contact_id}/communications", json={"tenant": tenant, **fields}
+        )
+        return result
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

@@ -96,11 +96,14 @@ def sign(body: bytes | str, secret: str, timestamp: int | None = None) -> str:
     return f"t={t},{SIGNATURE_SCHEME}={compute_signature(body, secret, t)}"
 
 
-def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
+def parse_signature_header(
+    header: str | None, *, scheme: str = SIGNATURE_SCHEME
+) -> tuple[int, list[str]]:
     """Split a ``Lynkist-Signature`` value into its timestamp and ``v1`` signatures.
 
     Args:
         header: The header value (``None`` when the header is absent).
+        scheme: The signature scheme's key in the header (``v1``).
 
     Returns:
         ``(timestamp, [signature, ...])``.
@@ -124,11 +127,10 @@ def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
                     f"malformed {SIGNATURE_HEADER} header: bad or repeated timestamp"
                 )
             timestamp = int(value)
-        elif key == SIGNATURE_SCHEME:
+        elif key == scheme:
             if not _HEX.fullmatch(value):
                 raise WebhookVerificationError(
-                    f"malformed {SIGNATURE_HEADER} header: a {SIGNATURE_SCHEME}= signature is "
-                    "not hexadecimal"
+                    f"malformed {SIGNATURE_HEADER} header: a {scheme}= signature is not hexadecimal"
                 )
             signatures.append(value.lower())
         # Unknown schemes (future v2, ...) are ignored, as Stripe-style receivers do.
@@ -136,7 +138,7 @@ def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
         raise WebhookVerificationError(f"malformed {SIGNATURE_HEADER} header: no timestamp t=")
     if not signatures:
         raise WebhookVerificationError(
-            f"malformed {SIGNATURE_HEADER} header: no {SIGNATURE_SCHEME}= signature"
+            f"malformed {SIGNATURE_HEADER} header: no {scheme}= signature"
         )
     return timestamp, signatures
 
@@ -175,6 +177,7 @@ def verify(
     tolerance_s: float = DEFAULT_TOLERANCE_S,
     now: float | None = None,
     replay_guard: ReplayGuard | None = None,
+    scheme: str = SIGNATURE_SCHEME,
 ) -> dict[str, Any]:
     """Check a delivery's signature and freshness, then return the parsed event.
 
@@ -185,6 +188,7 @@ def verify(
         tolerance_s: Maximum distance, in seconds, between the signed timestamp and ``now``.
         now: Current Unix time (default: ``time.time()``).
         replay_guard: When given, an event id already seen is rejected as a duplicate.
+        scheme: Which ``<scheme>=<hex>`` entries of the header carry the signature.
 
     Returns:
         The event: ``{"id", "event", "tenant", "occurred_at", "data"}``.
@@ -194,7 +198,7 @@ def verify(
             tampered body), timestamp outside the tolerance (replay), body not a JSON object,
             or — with a guard — an event id seen before.
     """
-    timestamp, signatures = parse_signature_header(header)
+    timestamp, signatures = parse_signature_header(header, scheme=scheme)
     raw = _body_bytes(body)
     expected = compute_signature(raw, secret, timestamp)
     # compare_digest on every candidate: no early exit that would leak timing.

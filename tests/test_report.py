@@ -178,7 +178,7 @@ def test_report_without_views_or_pushes_reads_the_tables(
     shutil.copy(warehouse.duckdb_path, copy)
     with duckdb.connect(str(copy)) as con:
         for name in reversed(ALL_VIEWS):
-            con.execute(f"DROP VIEW lynkist.{name}")
+            con.execute(f"DROP VIEW IF EXISTS lynkist.{name}")
         con.execute("DROP TABLE lynkist.push_results")
     con = open_warehouse(copy)
     try:

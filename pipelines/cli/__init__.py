@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "pipelines.cli.sandbox",
     "sync": "pipelines.cli.sync",
     "push": "pipelines.cli.push",
+    "listen": "pipelines.cli.listen",
     "report": "pipelines.cli.report",
     "demo": "pipelines.cli.demo",
 }
