@@ -164,7 +164,8 @@ class FaultSpec:
 
         ``KEY=VALUE`` pairs separated by commas; keys ``5xx``, ``429``, ``drop``,
         ``after_commit``, ``slow`` (``SHARE:MS``, or ``SHARE`` with ``slow_ms=MS``), ``slow_ms``,
-        ``commit_delay_ms``, ``seed`` (field names are accepted too). Empty or ``none`` means no faults.
+        ``commit_delay_ms``, ``seed`` (field names are accepted too). Empty or ``none`` means
+        no faults.
 
         Args:
             spec: e.g. ``"5xx=0.1,429=0.1,drop=0.02,after_commit=0.05,slow=0.05:4000,seed=7"``.

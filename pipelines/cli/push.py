@@ -8,7 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
+from pipelines.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    reraise_interruption,
+)
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_output_file, check_warehouse_directory
 
@@ -164,12 +171,15 @@ def run(args: argparse.Namespace) -> int:
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (PushLockedError, SyncError) as exc:
+        reraise_interruption(exc)
         errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
         return EXIT_FAILURE
     except LynkistError as exc:
+        reraise_interruption(exc)
         errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
         return EXIT_FAILURE
     except Exception as exc:  # one line for the scheduler's log, never a traceback
+        reraise_interruption(exc)
         first = (str(exc).strip().splitlines() or [""])[0]
         errors.print(
             f"lynkist push: error: {type(exc).__name__}: {first}", markup=False, highlight=False

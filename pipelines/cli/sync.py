@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError, reraise_interruption
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_warehouse_directory
 
@@ -154,9 +154,11 @@ def run(args: argparse.Namespace) -> int:
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError, SyncConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (LynkistError, SyncError) as exc:
+        reraise_interruption(exc)
         print(f"lynkist sync: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # one line for the scheduler's log, never a traceback
+        reraise_interruption(exc)
         print(f"lynkist sync: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     if args.json:

@@ -3,10 +3,13 @@
 Resume and no duplicates: a push keeps no journal of its own progress to replay. Each run
 re-plans from a freshly synced mirror, so rows a killed (or failed) run already created now
 match a contact and plan as ``unchanged`` (or ``update``), and only what is still missing is
-sent. The one window this leaves — a bulk call still running on the server when the killed run
-died — is closed by :class:`~pipelines.sink.journal.InflightJournal`: the next run waits until
-such a call has surely ended before it refreshes. Within a run, a bulk call whose answer is
-lost is reconciled (:mod:`pipelines.sink.reconcile`) before anything is resent.
+sent. The one window this leaves — a bulk call still running on the server when the earlier
+run died or was interrupted (Ctrl-C, SIGTERM) — is closed by
+:class:`~pipelines.sink.journal.InflightJournal`: every bulk call stays recorded until its
+outcome is known, and the next run first settles those an earlier run left
+(:func:`~pipelines.sink.reconcile.settle_previous`: looks their rows up, waiting for late
+commits) before it refreshes and plans. Within a run, a bulk call whose answer is lost is
+reconciled (:mod:`pipelines.sink.reconcile`) before anything is resent.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from pipelines.client import LynkistClient, LynkistError
 from pipelines.sink.execute import Execution, RowResult, execute_plan
 from pipelines.sink.journal import InflightJournal, PushLock
 from pipelines.sink.keys import MatchKey, key_of, parse_match_on
-from pipelines.sink.mirror import empty_mirror, load_mirror
+from pipelines.sink.mirror import MIRROR_COLUMNS, empty_mirror, load_mirror
 from pipelines.sink.plan import Plan, as_dict, build_plan
+from pipelines.sink.reconcile import Settled, settle_previous
 from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
 from pipelines.sync import (
     SyncConfigError,
@@ -208,7 +212,48 @@ def _fill_created_ids(
             row.contact_id = str(contact["id"])
 
 
-def _paths(settings: PushSettings) -> tuple[Path, Path]:
+def _settle_previous(
+    journal: InflightJournal, settings: PushSettings, note: Callable[[str, int, int], None]
+) -> Settled:
+    """Settle the bulk calls an interrupted or killed push left unresolved (reads only)."""
+    calls = journal.pending()
+    if not calls:
+        return Settled()
+    note("settle", 0, 0)
+    grace = settings.timeout if settings.inflight_grace_s is None else settings.inflight_grace_s
+    log.info("%d bulk calls of an earlier push are unresolved: looking their rows up", len(calls))
+    with LynkistClient(
+        settings.base_url,
+        settings.api_key,
+        timeout=settings.timeout,
+        max_concurrency=settings.max_concurrency,
+    ) as client:
+        return settle_previous(client, calls, grace_s=grace, default_region=settings.default_region)
+
+
+def _settled_message(settled: Settled) -> str:
+    return (
+        f"an earlier push was interrupted with {len(settled.calls)} bulk calls in flight "
+        f"({settled.rows} rows): {len(settled.found)} of them were created meanwhile and are "
+        f"not sent again (waited {settled.waited_s:.1f}s for late commits)"
+    )
+
+
+def _with_contacts(mirror: pd.DataFrame, contacts: list[dict[str, Any]]) -> pd.DataFrame:
+    known = set(mirror["id"].astype(str)) if len(mirror) else set()
+    extra = [
+        {name: contact.get(name) for name in MIRROR_COLUMNS}
+        for contact in contacts
+        if str(contact.get("id")) not in known
+    ]
+    if not extra:
+        return mirror
+    frame = pd.DataFrame(extra, columns=list(MIRROR_COLUMNS), dtype=object)
+    return pd.concat([mirror, frame], ignore_index=True) if len(mirror) else frame
+
+
+def guard_paths(settings: PushSettings) -> tuple[Path, Path]:
+    """The push lock and the in-flight journal of the settings' warehouse."""
     directory, name = pipeline_location(_sync_settings(settings))
     return directory / f"{name}.push.lock", directory / f"{name}.push-inflight.json"
 
@@ -295,7 +340,7 @@ def run_push(
     valid, rejected = _prepare(df, settings)
     _check_match_column(match_key, valid, rejected)
     run_id = f"push-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    lock_path, journal_path = _paths(settings)
+    lock_path, journal_path = guard_paths(settings)
     timings: dict[str, float] = {}
     warnings: list[str] = []
 
@@ -305,10 +350,11 @@ def run_push(
 
     with PushLock(lock_path):
         journal = InflightJournal(journal_path)
-        grace = settings.inflight_grace_s
-        waited = journal.wait_for_previous(settings.timeout if grace is None else grace)
-        if waited:
-            log.info("waited %.1fs for a bulk call of an interrupted push to end", waited)
+        t0 = time.monotonic()
+        settled = _settle_previous(journal, settings, note)
+        if settled.calls:
+            warnings.append(_settled_message(settled))
+        timings["settle_s"] = time.monotonic() - t0
         t0 = time.monotonic()
         if settings.refresh:
             note("refresh")
@@ -318,6 +364,9 @@ def run_push(
         mirror = load_mirror(mirror_pipeline) if Path(settings.duckdb_path).exists() else None
         if mirror is None:
             mirror = empty_mirror()
+        if settled.found and not settings.refresh:
+            # Rows an interrupted push created: not in an unrefreshed mirror, yet they exist.
+            mirror = _with_contacts(mirror, settled.found)
         timings["refresh_s"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -356,28 +405,27 @@ def run_push(
             done += n
             note("push", done, len(plan.rows))
 
-        try:
-            with LynkistClient(
-                settings.base_url,
-                settings.api_key,
-                timeout=settings.timeout,
-                max_concurrency=settings.max_concurrency,
-            ) as client:
-                execution: Execution = execute_plan(
-                    client,
-                    plan,
-                    default_region=settings.default_region,
-                    max_rounds=settings.max_rounds,
-                    settle_s=settings.timeout,
-                    before_bulk=journal.mark_sent,
-                    progress=advance,
-                    tenant_size=len(mirror),
-                )
-                stats = client.stats.snapshot()
-        finally:
-            # execute_plan returns (or raises) only once no call is in flight any more; only
-            # a killed process leaves the journal behind.
-            journal.clear()
+        # An interruption (Ctrl-C, SIGTERM) propagates from here with the journal untouched:
+        # the calls it cut short are settled by the next push, whoever holds the lock then.
+        with LynkistClient(
+            settings.base_url,
+            settings.api_key,
+            timeout=settings.timeout,
+            max_concurrency=settings.max_concurrency,
+        ) as client:
+            execution: Execution = execute_plan(
+                client,
+                plan,
+                default_region=settings.default_region,
+                max_rounds=settings.max_rounds,
+                settle_s=settings.timeout,
+                journal=journal,
+                progress=advance,
+                tenant_size=len(mirror),
+            )
+            stats = client.stats.snapshot()
+        # The earlier push's calls are accounted for in this run's plan and outcomes.
+        journal.resolve(settled.calls)
         timings["execute_s"] = time.monotonic() - t0
 
         results = execution.results
@@ -425,6 +473,8 @@ def run_push(
         "unknown_batches": execution.stats.unknown_batches,
         "reconciled_found": execution.stats.reconciled_found,
         "resent": execution.stats.resent,
+        "inflight_settled_rows": settled.rows,
+        "inflight_found": len(settled.found),
         "requests": stats.requests,
         "retries": stats.retries,
         "throttled": stats.throttled,
