@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,10 @@ from transforms.views import create_views
 log = logging.getLogger(__name__)
 
 PUSH_PIPELINE_NAME = "lynkist_push"
+
+#: ``--no-refresh`` warns when the mirror's last sync is older than this: plans made against it
+#: may miss contacts created or changed since (and create them again).
+STALE_MIRROR_AFTER = timedelta(hours=24)
 
 
 class PushUsageError(ValueError):
@@ -252,6 +256,60 @@ def _with_contacts(mirror: pd.DataFrame, contacts: list[dict[str, Any]]) -> pd.D
     return pd.concat([mirror, frame], ignore_index=True) if len(mirror) else frame
 
 
+def _last_sync(pipeline: dlt.Pipeline) -> datetime | None:
+    """When the mirror was last loaded by a sync (not by a push's results), if ever."""
+    try:
+        with pipeline.sql_client() as client:
+            loads = client.make_qualified_table_name("_dlt_loads")
+            rows = list(
+                client.execute_sql(
+                    f"SELECT max(inserted_at) FROM {loads} WHERE status = 0 AND schema_name <> %s",
+                    PUSH_PIPELINE_NAME,
+                )
+                or []
+            )
+    except Exception as exc:  # no dataset / no loads table: never synced
+        log.info("no completed sync in the warehouse (%s)", exc)
+        return None
+    value = rows[0][0] if rows else None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _age_text(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{int(hours // 24)} days" if hours >= 48 else f"{int(hours)} hours"
+
+
+def _check_unrefreshed_mirror(pipeline: dlt.Pipeline, settings: PushSettings) -> str | None:
+    """Refuse ``--no-refresh`` without a mirror; the warning for a stale one, else None.
+
+    Without a mirror every row plans as a create, and contacts that already exist would be
+    created again: that is never what a user means.
+
+    Raises:
+        PushUsageError: The warehouse holds no completed sync of this tenant.
+    """
+    where = Path(settings.duckdb_path).expanduser().resolve()
+    last = _last_sync(pipeline) if where.exists() else None
+    if last is None:
+        raise PushUsageError(
+            f"no mirror of this tenant in {where} (never synced): run `lynkist sync` first "
+            "or drop --no-refresh"
+        )
+    age = datetime.now(UTC) - last
+    if age <= STALE_MIRROR_AFTER:
+        return None
+    return (
+        f"the mirror was last synced {_age_text(age)} ago (at {last:%Y-%m-%d %H:%M} UTC): "
+        "contacts created or changed since are not in the plan — drop --no-refresh to sync "
+        "first"
+    )
+
+
 def guard_paths(settings: PushSettings) -> tuple[Path, Path]:
     """The push lock and the in-flight journal of the settings' warehouse."""
     directory, name = pipeline_location(_sync_settings(settings))
@@ -364,6 +422,10 @@ def run_push(
         mirror = load_mirror(mirror_pipeline) if Path(settings.duckdb_path).exists() else None
         if mirror is None:
             mirror = empty_mirror()
+        if not settings.refresh:
+            stale = _check_unrefreshed_mirror(mirror_pipeline, settings)
+            if stale is not None:
+                warnings.append(stale)
         if settled.found and not settings.refresh:
             # Rows an interrupted push created: not in an unrefreshed mirror, yet they exist.
             mirror = _with_contacts(mirror, settled.found)

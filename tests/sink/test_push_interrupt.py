@@ -119,6 +119,8 @@ def _interrupt_then_rerun(
         assert "the next `lynkist push` checks" in lines[0]
         assert "Traceback" not in err
     assert bulk_answered(sb) == 0, "the delayed commits should still be pending"
+    # the calls cut short stay recorded for the next run, however the process ended
+    assert journal.exists(), "the in-flight journal was cleared while calls were in flight"
 
     sb.admin.set_faults()  # the rerun's own writes are answered at once
     rerun.go()
