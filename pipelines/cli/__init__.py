@@ -8,8 +8,10 @@ finished with rejected or failed rows, 130 interrupted (Ctrl-C), 143 terminated 
 Interruptions are handled here, once for every command: Ctrl-C raises ``KeyboardInterrupt`` and
 SIGTERM raises :class:`Terminated` in the main thread; however deep it is caught and wrapped
 (dlt turns it into ``PipelineStepFailed``, our commands into their own errors), the command
-ends with one line saying what the next run will do, and no traceback. A second signal while
-the command is still unwinding ends the process at once (every journal a command keeps is
+ends with one line saying what the next run will do, and no traceback, and the process ends
+there (``os._exit`` after flushing: threads still waiting on a request must not hold it, and a
+second signal during the interpreter's teardown must not print a traceback). A second signal
+while the command is still unwinding ends it at once too (every journal a command keeps is
 durable at each step, so nothing is lost by not unwinding further).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -150,6 +153,16 @@ class _Signals:
             raise Terminated()
         raise KeyboardInterrupt()
 
+    def force_exit_on_next_signal(self) -> None:
+        """From now on a signal ends the process at once (the command is already unwinding).
+
+        dlt intercepts the first signal itself while it runs a step and raises later: the
+        second one can then reach our handler while the first is being reported.
+        """
+        if self._previous:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._again)
+
     def _again(self, _signum: int, _frame: FrameType | None) -> None:
         self.announce()
         _flush_and_exit(self.code or EXIT_INTERRUPTED)
@@ -167,18 +180,21 @@ class _Signals:
         try:
             yield
         finally:
-            if not (self.code and _workers_alive()):
-                for signum, handler in self._previous.items():
-                    signal.signal(signum, handler)
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
 
 
-def _workers_alive() -> bool:
-    """Whether threads other than this one would keep the interpreter from exiting."""
-    current = threading.current_thread()
-    return any(t is not current and t.is_alive() and not t.daemon for t in threading.enumerate())
+def _exit_code(interruption: BaseException) -> int:
+    """143 for SIGTERM (ours, or dlt's ``SignalReceivedException`` carrying it), else 130."""
+    if isinstance(interruption, Terminated):
+        return EXIT_TERMINATED
+    if getattr(interruption, "signal_code", None) == signal.SIGTERM:
+        return EXIT_TERMINATED
+    return EXIT_INTERRUPTED
 
 
 def _flush_and_exit(code: int) -> NoReturn:
+    logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError):
             stream.flush()
@@ -200,18 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             interruption = interruption_in(exc)
             if interruption is None:
                 raise
-            code = signals.code or (
-                EXIT_TERMINATED if isinstance(interruption, Terminated) else EXIT_INTERRUPTED
-            )
-            signals.code = code
+            signals.force_exit_on_next_signal()
+            signals.code = signals.code or _exit_code(interruption)
             signals.announce()
         if signals.code is not None:
-            code = signals.code
             signals.announce()  # caught and turned into an error somewhere: still one line
-            if _workers_alive():
-                # Worker threads still waiting on requests would hold the exit for up to the
-                # client's timeout: the journal already records what they sent.
-                _flush_and_exit(code)
+            # End here: worker threads still waiting on requests would hold the exit for up to
+            # the client's timeout (the journal already records what they sent), and a second
+            # Ctrl-C during the interpreter's teardown would print a traceback.
+            _flush_and_exit(signals.code)
     return code
 
 

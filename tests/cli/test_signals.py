@@ -34,9 +34,7 @@ def test_sync_signalled_mid_scan_prints_one_line_and_the_next_sync_completes(
     settings = sync_settings(sb, db)
     sb.admin.set_settings(latency_ms=300)  # the scan lasts seconds
     env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys["acme"]["ro"]}
-    victim = Driver(
-        ["sync", "--duckdb", str(db), "--base-url", sb.base_url], cwd=tmp_path, env=env
-    )
+    victim = Driver(["sync", "--duckdb", str(db), "--base-url", sb.base_url], cwd=tmp_path, env=env)
     lock = lock_path(settings)
     victim.go()
     _wait_for(lambda: lock.exists() and lock.read_text() == str(victim.proc.pid), "the lock")

@@ -19,7 +19,7 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.sink import PushSettings
-from pipelines.sink.push import guard_paths
+from pipelines.sink.push import inflight_journal_path
 from tests.sink.conftest import assert_no_duplicates, live_contacts
 from tests.sync.test_process import Driver, _clean_env
 
@@ -88,7 +88,9 @@ def test_interrupted_push_then_rerun_creates_each_row_once(
     export = _export(tmp_path / "export.csv", how)
     db = tmp_path / "wh.duckdb"
     env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys["acme"]["rw"]}
-    _, journal = guard_paths(PushSettings(sb.base_url, sb.keys["acme"]["rw"], duckdb_path=db))
+    journal = inflight_journal_path(
+        PushSettings(sb.base_url, sb.keys["acme"]["rw"], duckdb_path=db)
+    )
     sb.admin.set_faults(commit_delay_ms=COMMIT_DELAY_MS)
     victim = Driver(_push_args(sb, export, db, "--quiet"), cwd=tmp_path, env=env)
     rerun = Driver(_push_args(sb, export, db, "--json"), cwd=tmp_path, env=env)
