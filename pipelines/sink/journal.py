@@ -1,7 +1,7 @@
-"""Guards around a push against one warehouse: an exclusive lock and an in-flight journal.
+"""The in-flight journal of a push (the push holds the warehouse's lock meanwhile:
+:func:`pipelines.warehouse.warehouse_lock`, so two pushes never plan against the same mirror).
 
-The lock keeps two pushes of one warehouse from planning against the same mirror and both
-creating the same rows. The journal records every ``POST /contacts/bulk`` before it is sent —
+The journal records every ``POST /contacts/bulk`` before it is sent —
 when, with which rows — and forgets it only once its outcome is known (an answer, or a lookup
 of its rows after a lost answer). Whatever ends a push — ``kill -9``, Ctrl-C once or twice,
 SIGTERM — the calls it left unresolved stay in the journal, whoever holds the lock: a server may
@@ -24,58 +24,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 log = logging.getLogger(__name__)
-
-
-class PushLockedError(RuntimeError):
-    """Another push holds the lock of this warehouse."""
-
-
-class PushLock:
-    """Exclusive, process-wide lock (``flock``; released by the OS if the holder dies).
-
-    Args:
-        path: The lock file.
-        wait_s: How long to wait for another push to finish before giving up.
-    """
-
-    def __init__(self, path: Path, *, wait_s: float = 30.0) -> None:
-        self.path = path
-        self.wait_s = wait_s
-        self._handle: IO[str] | None = None
-
-    def __enter__(self) -> PushLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    raise PushLockedError(
-                        f"another push is running against this warehouse (lock {self.path}); "
-                        "wait for it to finish"
-                    ) from None
-                time.sleep(0.2)
-        self._handle = handle
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
 
 
 @dataclass(frozen=True)

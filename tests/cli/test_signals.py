@@ -16,7 +16,8 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import ON_INTERRUPT
-from pipelines.sync import lock_path, run_sync
+from pipelines.source.runner import run_sync, warehouse_of
+from pipelines.warehouse import lock_path
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings
 from tests.sync.test_process import Driver, _clean_env, _wait_for
 
@@ -35,9 +36,9 @@ def test_sync_signalled_mid_scan_prints_one_line_and_the_next_sync_completes(
     sb.admin.set_settings(latency_ms=300)  # the scan lasts seconds
     env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys["acme"]["ro"]}
     victim = Driver(["sync", "--duckdb", str(db), "--base-url", sb.base_url], cwd=tmp_path, env=env)
-    lock = lock_path(settings)
+    lock = lock_path(warehouse_of(settings))
     victim.go()
-    _wait_for(lambda: lock.exists() and lock.read_text() == str(victim.proc.pid), "the lock")
+    _wait_for(lambda: lock.exists() and lock.read_text() == f"{victim.proc.pid} sync", "the lock")
     # well into the scan: page requests have been answered
     _wait_for(lambda: len(sb.admin.requests()) >= 2, "the first pages")
     time.sleep(0.2)

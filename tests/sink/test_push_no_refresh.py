@@ -15,7 +15,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient
-from pipelines.sync import run_sync
+from pipelines.source.runner import run_sync
 from tests.sink.conftest import create_contacts, live_contacts, write_calls
 from tests.sync.helpers import sync_settings
 

@@ -1,4 +1,4 @@
-"""The push lock and the in-flight journal that make a killed push safe to run again."""
+"""The in-flight journal that makes a killed or interrupted push safe to run again."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sink.journal import InflightJournal, PushLock, PushLockedError
+from pipelines.sink.journal import InflightJournal
 from pipelines.sink.reconcile import settle_previous
 from tests.sink.conftest import create_contacts
 
@@ -42,18 +42,6 @@ def test_journal_reads_an_older_single_record_as_a_call_without_rows(tmp_path: P
     path.write_text("{not json")
     (call,) = InflightJournal(path).pending()  # unreadable: a blind call sent just now
     assert call.rows == () and call.sent_at > sent_at
-
-
-def test_push_lock_is_exclusive(tmp_path: Path) -> None:
-    path = tmp_path / "push.lock"
-    with (
-        PushLock(path),
-        pytest.raises(PushLockedError, match="another push"),
-        PushLock(path, wait_s=0.2),
-    ):
-        pass
-    with PushLock(path, wait_s=0.2):  # released on exit
-        pass
 
 
 class FakeClock:
