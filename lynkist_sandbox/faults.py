@@ -3,7 +3,7 @@
 A :class:`FaultSpec` says which share of public-API requests misbehave, and how; the spec string
 form is what ``lynkist sandbox --faults`` takes::
 
-    5xx=0.1,429=0.1,drop=0.02,after_commit=0.05,slow=0.05:4000,seed=7
+    5xx=0.1,429=0.1,drop=0.02,after_commit=0.05,slow=0.05:4000,commit_delay_ms=6000,seed=7
 
 :class:`FaultInjectionMiddleware` applies it as pure ASGI middleware, to paths under
 ``/api/v1/public/`` only (the admin API and docs never fail). Per request it makes exactly four
@@ -17,6 +17,12 @@ always gets the same faults. Outcomes, decided before the handler runs:
   handler runs to completion (the write commits, webhooks fire), its answer is swallowed and the
   connection dropped, so the client cannot know whether the write happened.
 * ``slow``  — independent of the above: the request is delayed ``slow_ms`` first.
+* ``commit_delay_ms`` — not a share: every write request that gets no other fault is committed
+  only after this delay, whether or not the client is still connected. The body is read at once
+  (as a server queueing the request would), then the handler runs after the delay and commits;
+  its answer reaches the client only if it is still waiting. This models a real API that keeps
+  processing a queued request after the client went (Ctrl-C, a timeout): the client cannot see
+  the write, yet it happens. Draws are unchanged, so it composes with the shares above.
 
 Dropping a connection: the middleware sends ``http.response.start`` announcing a
 ``content-length`` and returns without sending the body. Uvicorn then closes the transport (it
@@ -75,6 +81,7 @@ _SPEC_KEYS: Final = {
     "drop_after_commit": "drop_after_commit",
     "slow": "slow",
     "slow_ms": "slow_ms",
+    "commit_delay_ms": "commit_delay_ms",
     "seed": "seed",
 }
 _SHARE_FIELDS: Final = ("error_5xx", "error_429", "drop", "drop_after_commit", "slow")
@@ -106,6 +113,8 @@ class FaultSpec:
             run and commit, then have their connection dropped.
         slow: Share delayed by ``slow_ms`` before anything else happens.
         slow_ms: The delay of slow requests, in milliseconds.
+        commit_delay_ms: Every write request without another fault commits only after this
+            many milliseconds, even if its client disconnected meanwhile (0: at once).
         seed: Seeds ``random.Random`` for every draw.
 
     Raises:
@@ -119,6 +128,7 @@ class FaultSpec:
     drop_after_commit: float = 0.0
     slow: float = 0.0
     slow_ms: float = 0.0
+    commit_delay_ms: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -131,20 +141,22 @@ class FaultSpec:
         exclusive = self.error_5xx + self.error_429 + self.drop
         if exclusive > 1.0 + 1e-9:
             raise ValueError(f"fault shares 5xx + 429 + drop must not exceed 1, got {exclusive:g}")
-        if (
-            isinstance(self.slow_ms, bool)
-            or not isinstance(self.slow_ms, int | float)
-            or not math.isfinite(self.slow_ms)
-            or self.slow_ms < 0
-        ):
-            raise ValueError(f"slow_ms must be a number ≥ 0, got {self.slow_ms!r}")
+        for name in ("slow_ms", "commit_delay_ms"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"fault seed must be an integer, got {self.seed!r}")
 
     @property
     def active(self) -> bool:
         """Whether any fault can happen at all."""
-        return any(getattr(self, name) > 0 for name in _SHARE_FIELDS)
+        return self.commit_delay_ms > 0 or any(getattr(self, name) > 0 for name in _SHARE_FIELDS)
 
     @classmethod
     def parse(cls, spec: str) -> FaultSpec:
@@ -152,7 +164,8 @@ class FaultSpec:
 
         ``KEY=VALUE`` pairs separated by commas; keys ``5xx``, ``429``, ``drop``,
         ``after_commit``, ``slow`` (``SHARE:MS``, or ``SHARE`` with ``slow_ms=MS``), ``slow_ms``,
-        ``seed`` (field names are accepted too). Empty or ``none`` means no faults.
+        ``commit_delay_ms``, ``seed`` (field names are accepted too). Empty or ``none`` means
+        no faults.
 
         Args:
             spec: e.g. ``"5xx=0.1,429=0.1,drop=0.02,after_commit=0.05,slow=0.05:4000,seed=7"``.
@@ -176,7 +189,7 @@ class FaultSpec:
                 raise ValueError(f"bad fault spec item {item!r}: expected KEY=VALUE")
             field = _SPEC_KEYS.get(key)
             if field is None:
-                known = "5xx, 429, drop, after_commit, slow, slow_ms, seed"
+                known = "5xx, 429, drop, after_commit, slow, slow_ms, commit_delay_ms, seed"
                 raise ValueError(f"unknown fault {key!r} in {item!r}; known: {known}")
             if field == "slow" and ":" in value:
                 share, _, ms = value.partition(":")
@@ -232,6 +245,8 @@ class FaultSpec:
         ]
         if self.slow > 0:
             parts.append(f"slow={self.slow:g}:{self.slow_ms:g}")
+        if self.commit_delay_ms > 0:
+            parts.append(f"commit_delay_ms={self.commit_delay_ms:g}")
         if parts or self.seed:
             parts.append(f"seed={self.seed}")
         return ",".join(parts) or "none"
@@ -393,7 +408,11 @@ class FaultInjectionMiddleware:
         if decision.delay_s > 0:
             await asyncio.sleep(decision.delay_s)
         if decision.fault is None:
-            await self.app(scope, receive, send)
+            spec = self._get_spec()
+            if spec.commit_delay_ms > 0 and is_write(method, path):
+                await self._commit_late(scope, receive, send, spec.commit_delay_ms / 1000.0)
+            else:
+                await self.app(scope, receive, send)
             return
         status: int | None = decision.status
         # Set before answering so an outer log middleware sees it when the response head passes.
@@ -421,6 +440,31 @@ class FaultInjectionMiddleware:
             self._on_fault(
                 {"fault": decision.fault, "method": method, "path": path, "status": status}
             )
+
+    async def _commit_late(
+        self, scope: Scope, receive: Receive, send: Send, delay_s: float
+    ) -> None:
+        """Read the body now, run the handler after ``delay_s`` even if the client has gone."""
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went before its body arrived: nothing to commit
+            messages.append(message)
+            if not message.get("more_body", False):
+                break
+        if not messages or messages[-1].get("more_body", False):
+            return
+        await asyncio.sleep(delay_s)
+        queued = list(messages)
+
+        async def replay() -> Message:
+            # The buffered body first; then whatever the connection says (a disconnect).
+            return queued.pop(0) if queued else await receive()
+
+        # uvicorn ignores sends to a closed connection, so the handler runs to completion and
+        # commits either way; the answer is simply never read when the client has gone.
+        await self.app(scope, replay, send)
 
     async def _run_and_drop(self, scope: Scope, receive: Receive, send: Send) -> int | None:
         """Run the handler to completion, swallow its answer, drop the connection."""

@@ -3,7 +3,16 @@
 Each sub-command module exposes ``add_parser(subparsers)`` (declares its flags) and
 ``run(args) -> int`` (does the work and returns the exit code). Exit codes follow the contract
 in the README: 0 success, 1 failure, 2 bad configuration / credentials / arguments, 3 a push that
-finished with rejected or failed rows.
+finished with rejected or failed rows, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+
+Interruptions are handled here, once for every command: Ctrl-C raises ``KeyboardInterrupt`` and
+SIGTERM raises :class:`Terminated` in the main thread; however deep it is caught and wrapped
+(dlt turns it into ``PipelineStepFailed``, our commands into their own errors), the command
+ends with one line saying what the next run will do, and no traceback, and the process ends
+there (``os._exit`` after flushing: threads still waiting on a request must not hold it, and a
+second signal during the interpreter's teardown must not print a traceback). A second signal
+while the command is still unwinding ends it at once too (every journal a command keeps is
+durable at each step, so nothing is lost by not unwinding further).
 """
 
 from __future__ import annotations
@@ -11,9 +20,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from types import FrameType
+from typing import Any, NoReturn
 
 from pipelines import __version__
 
@@ -32,6 +47,18 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_ROWS_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+#: Commands whose normal way to stop is Ctrl-C (a server): they handle their signals themselves.
+SELF_STOPPING = frozenset({"sandbox"})
+
+#: What the next run does after an interrupted one, per command (the rest: just "interrupted").
+ON_INTERRUPT: dict[str, str] = {
+    "push": "the writes that were in flight are recorded; the next `lynkist push` checks which "
+    "of them landed (waiting for late ones) before it sends anything again",
+    "sync": "nothing half-written is kept; the next `lynkist sync` picks up where this one stopped",
+}
 
 
 class UsageError(Exception):
@@ -73,6 +100,121 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (raised in the main thread, like ``KeyboardInterrupt`` for SIGINT).
+
+    A ``BaseException`` so that ``except Exception`` blocks let it through, as they do Ctrl-C.
+    """
+
+
+def interruption_in(exc: BaseException) -> BaseException | None:
+    """The ``KeyboardInterrupt`` / :class:`Terminated` an exception is, or wraps.
+
+    Follows ``__cause__``, ``__context__`` and dlt's ``PipelineStepFailed.exception``.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt | Terminated):
+            return current
+        wrapped = getattr(current, "exception", None)
+        pending.extend(
+            [current.__cause__, current.__context__]
+            + ([wrapped] if isinstance(wrapped, BaseException) else [])
+        )
+    return None
+
+
+def reraise_interruption(exc: BaseException) -> None:
+    """Raise the interruption an error wraps, so a command's error handler never swallows it.
+
+    Commands call it first in their broad ``except Exception`` blocks.
+    """
+    interruption = interruption_in(exc)
+    if interruption is not None:
+        raise interruption from None
+
+
+class _Signals:
+    """SIGINT/SIGTERM handling of one command run (main thread only)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.announced = False
+        self.code: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def line(self) -> str:
+        hint = ON_INTERRUPT.get(self.command)
+        what = "terminated" if self.code == EXIT_TERMINATED else "interrupted"
+        return f"lynkist {self.command}: {what}" + (f" — {hint}" if hint else "")
+
+    def announce(self) -> None:
+        if not self.announced:
+            self.announced = True
+            print(self.line(), file=sys.stderr, flush=True)
+
+    def _first(self, signum: int, _frame: FrameType | None) -> None:
+        self.code = EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+        # A second signal while the command unwinds: stop at once (see the module docstring).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._again)
+        if signum == signal.SIGTERM:
+            raise Terminated()
+        raise KeyboardInterrupt()
+
+    def force_exit_on_next_signal(self) -> None:
+        """From now on a signal ends the process at once (the command is already unwinding).
+
+        dlt intercepts the first signal itself while it runs a step and raises later: the
+        second one can then reach our handler while the first is being reported.
+        """
+        if self._previous:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._again)
+
+    def _again(self, _signum: int, _frame: FrameType | None) -> None:
+        self.announce()
+        _flush_and_exit(self.code or EXIT_INTERRUPTED)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or self.command in SELF_STOPPING
+        ):
+            yield
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._first)
+        try:
+            yield
+        finally:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+
+
+def _exit_code(interruption: BaseException) -> int:
+    """143 for SIGTERM (ours, or dlt's ``SignalReceivedException`` carrying it), else 130."""
+    if isinstance(interruption, Terminated):
+        return EXIT_TERMINATED
+    if getattr(interruption, "signal_code", None) == signal.SIGTERM:
+        return EXIT_TERMINATED
+    return EXIT_INTERRUPTED
+
+
+def _flush_and_exit(code: int) -> NoReturn:
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lynkist`` console script."""
     parser = build_parser()
@@ -82,15 +224,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ArgumentError as exc:
         return _fail(exc.prog, str(exc), "--json" in tokens)
     as_json = bool(getattr(args, "json", False))
-    try:
-        code = int(args.func(args))
-    except UsageError as exc:
-        code = _fail(f"lynkist {args.command}", str(exc), as_json, EXIT_USAGE)
-    except CommandFailed as exc:
-        code = _fail(f"lynkist {args.command}", str(exc), as_json, EXIT_FAILURE)
-    except KeyboardInterrupt:
-        print(f"lynkist {args.command}: interrupted", file=sys.stderr)
-        code = 130
+    signals = _Signals(args.command)
+    code = EXIT_OK
+    with signals.installed():
+        try:
+            code = int(args.func(args))
+        except UsageError as exc:
+            code = _fail(f"lynkist {args.command}", str(exc), as_json, EXIT_USAGE)
+        except CommandFailed as exc:
+            code = _fail(f"lynkist {args.command}", str(exc), as_json, EXIT_FAILURE)
+        except BaseException as exc:
+            interruption = interruption_in(exc)
+            if interruption is None:
+                raise
+            signals.force_exit_on_next_signal()
+            signals.code = signals.code or _exit_code(interruption)
+            signals.announce()
+        if signals.code is not None:
+            signals.announce()  # caught and turned into an error somewhere: still one line
+            if as_json:
+                print(json.dumps({"ok": False, "error": "interrupted", "exit_code": signals.code}))
+            # End here: worker threads still waiting on requests would hold the exit for up to
+            # the client's timeout (the journal already records what they sent), and a second
+            # Ctrl-C during the interpreter's teardown would print a traceback.
+            _flush_and_exit(signals.code)
     return code
 
 

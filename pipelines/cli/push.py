@@ -14,6 +14,7 @@ from pipelines.cli import (
     EXIT_USAGE,
     CommandFailed,
     UsageError,
+    reraise_interruption,
 )
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import add_warehouse_arguments, check_output_file, check_warehouse
@@ -196,8 +197,10 @@ def run(args: argparse.Namespace) -> int:
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (WarehouseError, LynkistError) as exc:
+        reraise_interruption(exc)
         raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
+        reraise_interruption(exc)
         first = (str(exc).strip().splitlines() or [""])[0]
         raise CommandFailed(f"{type(exc).__name__}: {first}") from None
 

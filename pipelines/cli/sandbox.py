@@ -78,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--faults",
         metavar="SPEC",
         help="fault injection, e.g. "
-        '"5xx=0.1,429=0.1,drop=0.02,after_commit=0.05,slow=0.05:4000,seed=7"',
+        '"5xx=0.1,429=0.1,drop=0.02,after_commit=0.05,slow=0.05:4000,seed=7"; '
+        "commit_delay_ms=MS commits every write only after MS, even if the client went",
     )
     parser.add_argument(
         "--idempotent-bulk",

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli import EXIT_OK, CommandFailed, UsageError
+from pipelines.cli import EXIT_OK, CommandFailed, UsageError, reraise_interruption
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
 from pipelines.cli.safety import add_delete_share_argument
@@ -158,8 +158,10 @@ def run(args: argparse.Namespace) -> int:
     ) as exc:
         raise UsageError(str(exc)) from None
     except (LynkistError, WarehouseError) as exc:
+        reraise_interruption(exc)
         raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
+        reraise_interruption(exc)
         raise CommandFailed(f"{type(exc).__name__}: {_first_line(exc)}") from None
     for warning in summary.warnings:  # also with --quiet: a scheduler's log should show it
         print(f"lynkist sync: warning: {warning}", file=sys.stderr)

@@ -29,7 +29,7 @@ from pipelines.client.errors import (
 )
 from pipelines.client.models import BulkResult, ClientStats, ContactPage
 from pipelines.client.paginator import ContactPaginator
-from pipelines.client.redaction import Secret, redact
+from pipelines.client.redaction import Secret, redact, redact_url
 from pipelines.client.retry import RetryEvent, RetryPolicy, was_sent
 from pipelines.contact import API_BASE_PATH
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
@@ -126,6 +126,8 @@ class LynkistClient:
         self.base_url = _normalize_base_url(base_url)
         self._api_key = Secret(_check_api_key(api_key))
         self._api_url = self.base_url + API_BASE_PATH
+        # For messages and repr: a base URL may carry credentials (user:password@, ?token=).
+        self._shown_url = redact_url(self.base_url, [self._api_key.reveal()])
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
         self.limiter = AdaptiveLimiter(max_concurrency)
@@ -143,7 +145,7 @@ class LynkistClient:
         )
 
     def __repr__(self) -> str:
-        return f"LynkistClient(base_url={self.base_url!r})"
+        return f"LynkistClient(base_url={self._shown_url!r})"
 
     def __enter__(self) -> LynkistClient:
         return self
@@ -431,7 +433,7 @@ class LynkistClient:
             response.status_code,
             method,
             response.request.url.path,
-            f"unexpected response from {self.base_url}: {why}; body starts {snippet!r}",
+            f"unexpected response from {self._shown_url}: {why}; body starts {snippet!r}",
         )
 
     def _detail(self, response: httpx.Response) -> Any:
@@ -494,7 +496,11 @@ class LynkistClient:
             ):
                 return response
             if response.is_redirect:
-                location = response.headers.get("Location", "?")
+                # Never followed (the key must not travel to another address); the address
+                # is shown to fix the base URL, with any credential it echoes masked.
+                location = redact_url(
+                    response.headers.get("Location", "?"), [self._api_key.reveal()]
+                )
                 raise LynkistConfigError(
                     f"{method} {path} was redirected (HTTP {response.status_code}) to "
                     f"{location} — set the base URL to the final address"
@@ -502,7 +508,7 @@ class LynkistClient:
             if response.status_code == 404 and suffix in ("", "/search", "/bulk"):
                 # The collection endpoints always exist on a Lynkist server.
                 raise LynkistConfigError(
-                    f"{method} {path} answered 404: {self.base_url} does not serve the "
+                    f"{method} {path} answered 404: {self._shown_url} does not serve the "
                     "Lynkist Contacts API — check --base-url / LYNKIST_BASE_URL"
                 )
             retry_after = self.retry.parse_retry_after(response.headers.get("Retry-After"))
@@ -540,7 +546,7 @@ class LynkistClient:
             self.stats.record_error()
             if error.first_contact and not error.sent:
                 raise LynkistConfigError(
-                    f"cannot reach the Lynkist API at {self.base_url} ({error.reason}) — check "
+                    f"cannot reach the Lynkist API at {self._shown_url} ({error.reason}) — check "
                     "--base-url / LYNKIST_BASE_URL and that the server is running"
                 ) from None
             if error.first_contact and error.reason.startswith(("ReadTimeout", "WriteTimeout")):
@@ -562,7 +568,7 @@ class LynkistClient:
         self.stats.record_transport_error()
         reason = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), [self._api_key.reveal()])
         if isinstance(exc, httpx.UnsupportedProtocol):
-            return LynkistConfigError(f"base URL {self.base_url!r} is not usable: {reason}")
+            return LynkistConfigError(f"base URL {self._shown_url!r} is not usable: {reason}")
         sent = was_sent(exc)
         if sent and not idempotent:
             return OutcomeUnknownError(method, path, reason)

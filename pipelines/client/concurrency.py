@@ -185,11 +185,13 @@ def map_bounded(
                     yield item, error
                 else:
                     raise error
-    except (KeyboardInterrupt, SystemExit):
-        interrupted = True
+    except BaseException as exc:
+        # Ctrl-C, SIGTERM (raised as a BaseException by the CLI), SystemExit: not an error.
+        interrupted = not isinstance(exc, Exception)
         raise
     finally:
-        # On Ctrl-C do not wait for requests in flight; on close or errors, do (no stray calls).
+        # On an interruption do not wait for requests in flight (whoever sent them keeps a
+        # record: the push's journal); on close or errors, do (no stray calls).
         pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 

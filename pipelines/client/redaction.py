@@ -4,9 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 MASK = "***"
 _SENSITIVE_HEADERS = frozenset({"authorization", "x-sandbox-admin", "cookie", "set-cookie"})
+#: Query parameters whose value is a credential whatever it is (not only our own key).
+_SENSITIVE_PARAMS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "secret",
+        "password",
+        "signature",
+        "sig",
+    }
+)
 
 
 def redact(value: Any, secrets: Iterable[str]) -> Any:
@@ -19,10 +36,50 @@ def redact(value: Any, secrets: Iterable[str]) -> Any:
     Returns:
         The same shape with the secrets masked; non-string scalars are returned unchanged.
     """
-    hidden = [s for s in secrets if s]
+    hidden = _variants(secrets)
     if not hidden:
         return value
     return _redact(value, hidden)
+
+
+def _variants(secrets: Iterable[str]) -> list[str]:
+    """Each secret as given and percent-encoded (as a URL would carry it), longest first."""
+    out = set()
+    for secret in secrets:
+        if secret:
+            out |= {secret, quote(secret, safe=""), quote(secret)}
+    return sorted(out, key=len, reverse=True)
+
+
+def redact_url(url: str, secrets: Iterable[str]) -> str:
+    """A URL fit to print: the secrets masked anywhere, and any credential it carries.
+
+    Masks the secrets (also percent-encoded) wherever they appear, the password of a
+    ``user:password@`` part, and the values of credential-like query parameters (``api_key``,
+    ``token``, ``signature``…) — a redirect may echo another credential than ours.
+
+    Args:
+        url: The URL (e.g. a redirect's ``Location``), possibly malformed.
+        secrets: The secrets to hide.
+
+    Returns:
+        The URL with credentials replaced by ``***``.
+    """
+    text = redact(url, secrets)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
+    query = "&".join(
+        f"{name}={MASK}" if sep and name.lower() in _SENSITIVE_PARAMS else f"{name}{sep}{value}"
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&"))
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _redact(value: Any, hidden: list[str]) -> Any:

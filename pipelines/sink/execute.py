@@ -10,6 +10,10 @@ as failed — never guessed — and the next push re-plans it from the refreshed
 
 Per-row outcomes: a per-item bulk error, a 404 (archived meanwhile) or 422 on PATCH is that
 row's outcome, not the run's end. A 401/403 (bad key, read-only key) stops the run.
+
+In-flight journal: every bulk call is recorded before it is sent and resolved only once its
+outcome is known — its answer, or the lookup of its rows. An interruption (Ctrl-C, SIGTERM)
+stops sending at once and leaves every unresolved call recorded for the next push to settle.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pipelines.client import (
     ServerError,
     ValidationError,
 )
+from pipelines.sink.journal import InflightJournal
 from pipelines.sink.plan import Plan, PlannedRow
 from pipelines.sink.reconcile import find_existing
 from transforms.contact import BULK_MAX_ITEMS
@@ -103,6 +108,7 @@ class _Round:
 
     def __init__(self) -> None:
         self.unknown: list[PlannedRow] = []
+        self.unknown_calls: list[str] = []
         self.unknown_timeouts = False
         self.retry_creates: list[tuple[PlannedRow, LynkistError]] = []
         self.retry_updates: list[tuple[PlannedRow, LynkistError]] = []
@@ -115,7 +121,7 @@ class _Executor:
     default_region: str | None
     max_rounds: int
     settle_s: float
-    before_bulk: Callable[[], None] | None
+    journal: InflightJournal | None
     progress: Callable[[int], None] | None
     tenant_size: int | None = None
     results: dict[int, RowResult] = field(default_factory=dict)
@@ -150,22 +156,33 @@ class _Executor:
 
     # -- tasks (run in worker threads) --------------------------------------------------------
 
-    def _bulk(self, rows: list[PlannedRow]) -> list[tuple[list[PlannedRow], Any]]:
+    def _begin(self, rows: list[PlannedRow]) -> str | None:
+        if self.journal is None:
+            return None
+        return self.journal.begin(
+            self.plan.match_on.label, [(row.match_key, row.payload) for row in rows]
+        )
+
+    def _resolve(self, call_ids: list[str | None] | list[str]) -> None:
+        if self.journal is not None:
+            self.journal.resolve(call_id for call_id in call_ids if call_id is not None)
+
+    def _bulk(self, rows: list[PlannedRow]) -> list[tuple[list[PlannedRow], Any, str | None]]:
         """Send one batch; split it on a whole-batch 422 (nothing was written) to isolate rows."""
         if self._stopped:
-            return [(rows, None)]
-        if self.before_bulk is not None:
-            self.before_bulk()
+            return [(rows, None, None)]
+        call_id = self._begin(rows)
         try:
             result: Any = self.client.bulk_create([row.payload for row in rows])
         except ValidationError as exc:
+            self._resolve([call_id])  # a whole-batch 422: nothing was written
             if len(rows) == 1:
-                return [(rows, exc)]
+                return [(rows, exc, None)]
             middle = len(rows) // 2
             return self._bulk(rows[:middle]) + self._bulk(rows[middle:])
         except Exception as exc:
             result = exc
-        return [(rows, result)]
+        return [(rows, result, call_id)]
 
     def _patch(self, row: PlannedRow) -> Any:
         if self._stopped:
@@ -185,12 +202,21 @@ class _Executor:
             return True
         return False
 
-    def _on_bulk(self, rows: list[PlannedRow], result: Any, bucket: _Round) -> None:
+    def _on_bulk(
+        self, rows: list[PlannedRow], result: Any, call_id: str | None, bucket: _Round
+    ) -> None:
         if result is None:  # skipped after a fatal error
             for row in rows:
                 self._fail(row, f"not sent: {self._stopped}")
             return
         self.stats.bulk_calls += 1
+        if isinstance(result, OutcomeUnknownError | ServerError):
+            # Resolved only once its rows are looked up (see _reconcile).
+            if call_id is not None:
+                bucket.unknown_calls.append(call_id)
+        else:
+            # An answer: created, rejected, or provably not processed.
+            self._resolve([call_id])
         if isinstance(result, BulkResult):
             failed = result.failed_indexes
             for index, row in enumerate(rows):
@@ -262,8 +288,8 @@ class _Executor:
             if kind == "bulk":
                 if isinstance(result, Exception):
                     raise result
-                for rows, answer in result:
-                    self._on_bulk(rows, answer, bucket)
+                for rows, answer, call_id in result:
+                    self._on_bulk(rows, answer, call_id, bucket)
             else:
                 self._on_patch(payload, result, bucket)
         return bucket
@@ -291,9 +317,21 @@ class _Executor:
             else:
                 self.stats.reconciled_found += 1
                 self._record(row, "created", contact_id=contact_id)
+        # Known now: each row exists or is absent (and goes into the next round's calls).
+        self._resolve(bucket.unknown_calls)
         return absent
 
     def run(self) -> Execution:
+        try:
+            return self._run()
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Ctrl-C / SIGTERM: worker threads still running must not start another call;
+                # the calls already sent stay in the journal for the next push to settle.
+                self.fatal = self.fatal or f"interrupted ({type(exc).__name__})"
+            raise
+
+    def _run(self) -> Execution:
         for row in self.plan.rows:
             if row.action == "reject":
                 self._record(row, "rejected", error=row.reason)
@@ -374,7 +412,7 @@ def execute_plan(
     default_region: str | None = "US",
     max_rounds: int = 5,
     settle_s: float = 0.0,
-    before_bulk: Callable[[], None] | None = None,
+    journal: InflightJournal | None = None,
     progress: Callable[[int], None] | None = None,
     tenant_size: int | None = None,
 ) -> Execution:
@@ -387,7 +425,7 @@ def execute_plan(
         max_rounds: Rounds of resending what is confirmed unsent before giving up on a row.
         settle_s: Wait before looking up rows of a bulk call that timed out (a server may still
             be processing it); use the client's timeout.
-        before_bulk: Called right before each bulk call is sent (the in-flight journal).
+        journal: Records each bulk call before it is sent, until its outcome is known.
         progress: Called with the number of rows whose outcome was just decided.
         tenant_size: Live contacts before the push (the mirror's size), to choose the cheaper
             way of looking up rows after a lost bulk answer.
@@ -397,6 +435,6 @@ def execute_plan(
         rejected or lacks the write scope.
     """
     executor = _Executor(
-        client, plan, default_region, max_rounds, settle_s, before_bulk, progress, tenant_size
+        client, plan, default_region, max_rounds, settle_s, journal, progress, tenant_size
     )
     return executor.run()

@@ -8,10 +8,13 @@ and one refresh of the views. Never a second scan.
 Resume and no duplicates: a push keeps no journal of its own progress to replay. Each run
 re-plans from a freshly synced mirror, so rows a killed (or failed) run already created now
 match a contact and plan as ``unchanged`` (or ``update``), and only what is still missing is
-sent. The one window this leaves — a bulk call still running on the server when the killed run
-died — is closed by :class:`~pipelines.sink.journal.InflightJournal`: the next run waits until
-such a call has surely ended before it refreshes. Within a run, a bulk call whose answer is
-lost is reconciled (:mod:`pipelines.sink.reconcile`) before anything is resent.
+sent. The one window this leaves — a bulk call still running on the server when the earlier
+run died or was interrupted (Ctrl-C, SIGTERM) — is closed by
+:class:`~pipelines.sink.journal.InflightJournal`: every bulk call stays recorded until its
+outcome is known, and the next run first settles those an earlier run left
+(:func:`~pipelines.sink.reconcile.settle_previous`: looks their rows up, waiting for late
+commits) before it refreshes and plans. Within a run, a bulk call whose answer is lost is
+reconciled (:mod:`pipelines.sink.reconcile`) before anything is resent.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +38,7 @@ from pipelines.sink.execute import Execution, RowResult, execute_plan
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.keys import MatchKey, parse_match_on
 from pipelines.sink.plan import Plan, build_plan, input_keys
-from pipelines.sink.reconcile import find_existing
+from pipelines.sink.reconcile import Settled, find_existing, settle_previous
 from pipelines.sink.results import (
     load_results,
     results_frame,
@@ -69,6 +72,13 @@ log = logging.getLogger(__name__)
 
 #: How long a push waits for another run (a sync, another push) to release the warehouse.
 LOCK_WAIT_S = 30.0
+
+#: ``--no-refresh`` warns when the mirror's last sync is older than this: plans made against it
+#: may miss contacts created or changed since (and create them again).
+STALE_MIRROR_AFTER = timedelta(hours=24)
+
+#: The in-flight journal of a warehouse: ``Warehouse.state_path(INFLIGHT_SUFFIX)``.
+INFLIGHT_SUFFIX = ".push-inflight.json"
 
 
 class PushUsageError(ValueError):
@@ -270,6 +280,106 @@ def _learn_created_ids(
     return requests
 
 
+def inflight_journal_path(settings: PushSettings) -> Path:
+    """The in-flight journal of the settings' warehouse (bulk calls not yet resolved)."""
+    return warehouse_of(_sync_settings(settings)).state_path(INFLIGHT_SUFFIX)
+
+
+def _settle_previous(
+    journal: InflightJournal, settings: PushSettings, note: Callable[[str, int, int], None]
+) -> Settled:
+    """Settle the bulk calls an interrupted or killed push left unresolved (reads only)."""
+    calls = journal.pending()
+    if not calls:
+        return Settled()
+    note("settle", 0, 0)
+    grace = settings.timeout if settings.inflight_grace_s is None else settings.inflight_grace_s
+    log.info("%d bulk calls of an earlier push are unresolved: looking their rows up", len(calls))
+    with LynkistClient(
+        settings.base_url,
+        settings.api_key,
+        timeout=settings.timeout,
+        max_concurrency=settings.max_concurrency,
+    ) as client:
+        return settle_previous(client, calls, grace_s=grace, default_region=settings.default_region)
+
+
+def _settled_message(settled: Settled) -> str:
+    return (
+        f"an earlier push was interrupted with {len(settled.calls)} bulk calls in flight "
+        f"({settled.rows} rows): {len(settled.found)} of them were created meanwhile and are "
+        f"not sent again (waited {settled.waited_s:.1f}s for late commits)"
+    )
+
+
+def _with_contacts(mirror: pd.DataFrame, contacts: list[dict[str, Any]]) -> pd.DataFrame:
+    columns = list(mirror.columns)
+    known = set(mirror["id"].astype(str)) if len(mirror) else set()
+    extra = [
+        {name: contact.get(name) for name in columns}
+        for contact in contacts
+        if str(contact.get("id")) not in known
+    ]
+    if not extra:
+        return mirror
+    frame = pd.DataFrame(extra, columns=columns, dtype=object)
+    return pd.concat([mirror, frame], ignore_index=True) if len(mirror) else frame
+
+
+def _last_sync(warehouse: Warehouse, pipeline: dlt.Pipeline) -> datetime | None:
+    """When the mirror was last loaded by a sync (not by a push's results), if ever."""
+    try:
+        with pipeline.sql_client() as client:
+            loads = client.make_qualified_table_name("_dlt_loads")
+            rows = list(
+                client.execute_sql(
+                    f"SELECT max(inserted_at) FROM {loads} WHERE status = 0 AND schema_name <> %s",
+                    warehouse.push_pipeline_name,
+                )
+                or []
+            )
+    except Exception as exc:  # no dataset / no loads table: never synced
+        log.info("no completed sync in the warehouse (%s)", exc)
+        return None
+    value = rows[0][0] if rows else None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _age_text(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{int(hours // 24)} days" if hours >= 48 else f"{int(hours)} hours"
+
+
+def _check_unrefreshed_mirror(warehouse: Warehouse, pipeline: dlt.Pipeline) -> str | None:
+    """Refuse ``--no-refresh`` without a mirror; the warning for a stale one, else None.
+
+    Without a mirror every row plans as a create, and contacts that already exist would be
+    created again: that is never what a user means.
+
+    Raises:
+        PushUsageError: The warehouse holds no completed sync of this tenant.
+    """
+    missing = warehouse.is_duckdb and not warehouse.duckdb_file.exists()
+    last = None if missing else _last_sync(warehouse, pipeline)
+    if last is None:
+        raise PushUsageError(
+            f"no mirror of this tenant in {warehouse.describe()} (never synced): run "
+            "`lynkist sync` first or drop --no-refresh"
+        )
+    age = datetime.now(UTC) - last
+    if age <= STALE_MIRROR_AFTER:
+        return None
+    return (
+        f"the mirror was last synced {_age_text(age)} ago (at {last:%Y-%m-%d %H:%M} UTC): "
+        "contacts created or changed since are not in the plan — drop --no-refresh to sync "
+        "first"
+    )
+
+
 def push_dataframe(
     df: pd.DataFrame,
     *,
@@ -381,11 +491,12 @@ def run_push(
             progress(stage, done, total)
 
     with warehouse_lock(warehouse, command="push", wait_s=settings.lock_wait_s):
-        journal = InflightJournal(warehouse.state_path(".push-inflight.json"))
-        grace = settings.inflight_grace_s
-        waited = journal.wait_for_previous(settings.timeout if grace is None else grace)
-        if waited:
-            log.info("waited %.1fs for a bulk call of an interrupted push to end", waited)
+        journal = InflightJournal(warehouse.state_path(INFLIGHT_SUFFIX))
+        t0 = time.monotonic()
+        settled = _settle_previous(journal, settings, note)
+        if settled.calls:
+            warnings.append(_settled_message(settled))
+        timings["settle_s"] = time.monotonic() - t0
         t0 = time.monotonic()
         if settings.refresh:
             note("refresh")
@@ -394,7 +505,14 @@ def run_push(
         if not settings.refresh:
             _check_same_tenant(settings, warehouse, mirror_pipeline)
         where = candidate_filter(match_key, input_keys(valid, match_key, settings.default_region))
+        if not settings.refresh:
+            stale = _check_unrefreshed_mirror(warehouse, mirror_pipeline)
+            if stale is not None:
+                warnings.append(stale)
         mirror = _read_mirror(warehouse, mirror_pipeline, where)
+        if settled.found and not settings.refresh:
+            # Rows an interrupted push created: not in an unrefreshed mirror, yet they exist.
+            mirror = _with_contacts(mirror, settled.found)
         tenant_size = _count_live(warehouse, mirror_pipeline)
         timings["refresh_s"] = time.monotonic() - t0
 
@@ -439,28 +557,27 @@ def run_push(
             done += n
             note("push", done, len(plan.rows))
 
-        try:
-            with LynkistClient(
-                settings.base_url,
-                settings.api_key,
-                timeout=settings.timeout,
-                max_concurrency=settings.max_concurrency,
-            ) as client:
-                execution: Execution = execute_plan(
-                    client,
-                    plan,
-                    default_region=settings.default_region,
-                    max_rounds=settings.max_rounds,
-                    settle_s=settings.timeout,
-                    before_bulk=journal.mark_sent,
-                    progress=advance,
-                    tenant_size=tenant_size,
-                )
-                stats = client.stats.snapshot()
-        finally:
-            # execute_plan returns (or raises) only once no call is in flight any more; only
-            # a killed process leaves the journal behind.
-            journal.clear()
+        # An interruption (Ctrl-C, SIGTERM) propagates from here with the journal untouched:
+        # the calls it cut short are settled by the next push.
+        with LynkistClient(
+            settings.base_url,
+            settings.api_key,
+            timeout=settings.timeout,
+            max_concurrency=settings.max_concurrency,
+        ) as client:
+            execution: Execution = execute_plan(
+                client,
+                plan,
+                default_region=settings.default_region,
+                max_rounds=settings.max_rounds,
+                settle_s=settings.timeout,
+                journal=journal,
+                progress=advance,
+                tenant_size=tenant_size,
+            )
+            stats = client.stats.snapshot()
+        # The earlier push's calls are accounted for in this run's plan and outcomes.
+        journal.resolve(settled.calls)
         timings["execute_s"] = time.monotonic() - t0
 
         results = execution.results
@@ -507,6 +624,8 @@ def run_push(
         "unknown_batches": execution.stats.unknown_batches,
         "reconciled_found": execution.stats.reconciled_found,
         "resent": execution.stats.resent,
+        "inflight_settled_rows": settled.rows,
+        "inflight_found": len(settled.found),
         "requests": stats.requests,
         "lookup_requests": lookup_requests,
         "retries": stats.retries,

@@ -19,11 +19,14 @@ authoritative either way). Reads only: no write call is made here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.client import LynkistClient, LynkistError
-from pipelines.sink.keys import MatchKey, key_of
+from pipelines.sink.journal import InflightCall
+from pipelines.sink.keys import MatchKey, key_of, parse_match_on
 from pipelines.sink.plan import PlannedRow, as_dict
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ def _contact_key(match_on: MatchKey, contact: dict[str, Any], region: str | None
 
 def _search_one(
     client: LynkistClient, row: PlannedRow, match_on: MatchKey, region: str | None
-) -> str | None:
+) -> dict[str, Any] | None:
     term = _search_term(row)
     if term is None:
         return None
@@ -58,7 +61,7 @@ def _search_one(
         for result in pages:
             for contact in result.data:
                 if _contact_key(match_on, contact, region) == row.match_key:
-                    return str(contact["id"])
+                    return contact
             if (pages.total_pages or 0) > _MAX_SEARCH_PAGES:
                 return None  # too common a term: the listing scan decides
     finally:
@@ -92,14 +95,35 @@ def find_existing(
     Raises:
         LynkistError: When the lookups themselves fail (the caller must then not resend).
     """
-    found: dict[int, str] = {}
+    found = find_existing_contacts(
+        client,
+        rows,
+        match_on=match_on,
+        default_region=default_region,
+        scan=scan,
+        tenant_size=tenant_size,
+    )
+    return {number: str(contact["id"]) for number, contact in found.items()}
+
+
+def find_existing_contacts(
+    client: LynkistClient,
+    rows: Sequence[PlannedRow],
+    *,
+    match_on: MatchKey,
+    default_region: str | None = "US",
+    scan: bool = True,
+    tenant_size: int | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Like :func:`find_existing`, with the contacts found: ``{row_number: contact}``."""
+    found: dict[int, dict[str, Any]] = {}
     missing: list[PlannedRow] = []
     if scan and tenant_size is not None:
         pages = -(-(tenant_size + len(rows)) // 100)
         if pages <= len(rows):
             return _scan(client, rows, match_on, default_region)
 
-    def search(row: PlannedRow) -> str | None:
+    def search(row: PlannedRow) -> dict[str, Any] | None:
         return _search_one(client, row, match_on, default_region)
 
     for row, result in client.map_concurrent(search, rows):
@@ -117,8 +141,8 @@ def find_existing(
         else:
             found[row.row_number] = result
     if missing and scan:
-        for number, contact_id in _scan(client, missing, match_on, default_region).items():
-            found.setdefault(number, contact_id)
+        for number, contact in _scan(client, missing, match_on, default_region).items():
+            found.setdefault(number, contact)
     return found
 
 
@@ -127,13 +151,101 @@ def _scan(
     rows: Sequence[PlannedRow],
     match_on: MatchKey,
     region: str | None,
-) -> dict[int, str]:
+) -> dict[int, dict[str, Any]]:
     """Rows found by listing every live contact (``GET /contacts``, all pages)."""
     wanted = {row.match_key: row.row_number for row in rows}
-    found: dict[int, str] = {}
+    found: dict[int, dict[str, Any]] = {}
     for page in client.iter_contact_pages(limit=100):
         for contact in page.data:
             key = _contact_key(match_on, contact, region)
             if key in wanted:
-                found.setdefault(wanted[key], str(contact["id"]))
+                found.setdefault(wanted[key], contact)
     return found
+
+
+@dataclass
+class Settled:
+    """What :func:`settle_previous` learnt about the calls an earlier push left unresolved.
+
+    Attributes:
+        calls: Calls settled (their ids, to resolve in the journal).
+        rows: Rows those calls carried.
+        found: Contacts of those rows that exist now (each committed by that earlier push).
+        waited_s: Seconds spent waiting for late commits.
+    """
+
+    calls: list[str] = field(default_factory=list)
+    rows: int = 0
+    found: list[dict[str, Any]] = field(default_factory=list)
+    waited_s: float = 0.0
+
+
+def settle_previous(
+    client: LynkistClient,
+    calls: Sequence[InflightCall],
+    *,
+    grace_s: float,
+    default_region: str | None = "US",
+    poll_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> Settled:
+    """Resolve the bulk calls an interrupted or killed push left in its journal.
+
+    Such a call may still commit on the server after its client went (it was queued). Its rows
+    are looked up (searches) every ``poll_s`` until all are found or ``grace_s`` has passed
+    since it was sent — after that it can no longer commit (the client's timeout bounds how
+    long a request runs) — then the rows still missing are confirmed by the listing scan.
+    A row found was created by that push; a row absent is safe to create again.
+
+    Args:
+        client: The API client (reads only).
+        calls: The journal's unresolved calls.
+        grace_s: How long after being sent a call may still commit.
+        default_region: Region for phone numbers without a country code.
+        poll_s: Seconds between lookups while waiting.
+        sleep: Waits (injectable for tests).
+        clock: Wall-clock time, epoch seconds (the journal's ``sent_at`` is one).
+
+    Returns:
+        The calls settled and the contacts found.
+
+    Raises:
+        LynkistError: When the lookups fail (the calls then stay unresolved).
+    """
+    settled = Settled(calls=[call.call_id for call in calls])
+    if not calls:
+        return settled
+    deadline = max(call.sent_at for call in calls) + grace_s
+    groups: dict[str, list[PlannedRow]] = {}
+    blind = False  # a call without its rows (older journal): only waiting settles it
+    for call in calls:
+        if not call.rows or any(not row.match_key for row in call.rows):
+            blind = True
+        rows = groups.setdefault(call.match_on or "email", [])
+        for row in call.rows:
+            if row.match_key:
+                rows.append(PlannedRow(len(rows) + 1, row.match_key, "create", payload=row.payload))
+        settled.rows += len(call.rows)
+    started = clock()
+    remaining = {label: list(rows) for label, rows in groups.items() if rows}
+    while True:
+        final = clock() >= deadline
+        for label in list(remaining):
+            match_on = parse_match_on(label)
+            found = find_existing_contacts(
+                client,
+                remaining[label],
+                match_on=match_on,
+                default_region=default_region,
+                scan=final,
+            )
+            settled.found.extend(found.values())
+            remaining[label] = [r for r in remaining[label] if r.row_number not in found]
+            if not remaining[label]:
+                del remaining[label]
+        if final or (not remaining and not blind):
+            break
+        sleep(max(0.0, min(poll_s, deadline - clock())))
+    settled.waited_s = max(0.0, clock() - started)
+    return settled

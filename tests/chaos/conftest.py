@@ -44,6 +44,10 @@ class Figures:
             + (", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())) or "none"),
         ]
         out.extend(f"{k}: {v}" for k, v in sorted(self.counts.items()))
+        for what in ("rows_lost", "rows_duplicated", "interruptions", "kills"):
+            total = sum(v for k, v in self.counts.items() if k.endswith(f".{what}"))
+            if any(k.endswith(f".{what}") for k in self.counts):
+                out.append(f"all suites {what}: {total}")
         return out
 
 

@@ -23,6 +23,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.sink import PushSettings, run_push
+from pipelines.sink.push import inflight_journal_path
 from pipelines.source.runner import run_sync
 from tests.chaos.conftest import report
 from tests.chaos.test_scan_race import live_marked_deleted
@@ -279,4 +280,113 @@ def test_kill_9_push_at_random_points(
         rows_lost=0,
         rows_duplicated=0,
         kill_delays=killer.spread(),
+    )
+
+
+#: (interruptions, seed): a quick pair for make test, at least ten for make chaos.
+INTERRUPT_PARAMS = [
+    pytest.param(2, 7, id="interrupts2"),
+    pytest.param(12, 707, id="interrupts12", marks=pytest.mark.chaos),
+]
+#: How the victim is stopped: Ctrl-C, Ctrl-C twice, Ctrl-C then SIGKILL (as supervisors do),
+#: SIGTERM.
+STYLES = ("int", "int-int", "int-kill", "term")
+
+
+def _interrupt(proc: Any, style: str) -> None:
+    proc.send_signal(signal.SIGTERM if style == "term" else signal.SIGINT)
+    if style in ("int-int", "int-kill"):
+        time.sleep(0.15)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT if style == "int-int" else signal.SIGKILL)
+
+
+@pytest.mark.parametrize(("points", "seed"), INTERRUPT_PARAMS)
+def test_push_interrupted_while_writes_commit_late_never_loses_or_duplicates(
+    sb: SandboxServer, tmp_path: Path, points: int, seed: int
+) -> None:
+    """SIGINT / SIGINT twice / SIGINT+SIGKILL / SIGTERM against ``commit_delay_ms``.
+
+    Every write of the victim commits seconds after it was sent, whether or not the victim is
+    still there; each victim is interrupted either while its bulk calls wait on the server or
+    at a random moment of its run, and the push is completed at once by the next run.
+    """
+    rng = random.Random(seed)
+    model = PushModel()
+    with LynkistClient(sb.base_url, sb.keys["acme"]["rw"]) as client:
+        create_contacts(
+            client,
+            [
+                {str(k): v for k, v in row.items()}
+                for row in model.export(rng, "stored", new=100, changed=0).to_dict("records")
+            ],
+        )
+    db = tmp_path / "wh.duckdb"
+    export = tmp_path / "export.csv"
+    settings = PushSettings(
+        base_url=sb.base_url,
+        api_key=sb.keys["acme"]["rw"],
+        mapping="lynkist",
+        duckdb_path=db,
+        inflight_grace_s=15.0,  # far longer than any commit delay below
+    )
+    journal = inflight_journal_path(settings)
+    env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys["acme"]["rw"]}
+    args = ["push", str(export), "--quiet", "--mapping", "lynkist", "--max-concurrency", "2"]
+    args += ["--duckdb", str(db), "--base-url", sb.base_url]
+    styles: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    settled_rows = found_late = with_calls_in_flight = 0
+    victim = Driver(args, cwd=tmp_path, env=env)
+    try:
+        for point in range(points):
+            frame = model.export(rng, f"i{point}", new=rng.randint(120, 260), changed=20)
+            frame.to_csv(export, index=False)
+            delay_ms = rng.choice([2000, 3000, 4000])
+            sb.admin.set_faults(commit_delay_ms=delay_ms)
+            style = STYLES[point % len(STYLES)]
+            styles[style] += 1
+            victim.go()
+            if rng.random() < 0.75:  # while bulk calls wait on the server
+                deadline = time.monotonic() + 60
+                while not journal.exists() and victim.proc.poll() is None:
+                    assert time.monotonic() < deadline, "the victim never sent a bulk call"
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, delay_ms / 1000 / 2))
+            else:  # anywhere from the refresh on
+                time.sleep(rng.uniform(0.5, 4.0))
+            in_flight = journal.exists()
+            if victim.proc.poll() is None:
+                _interrupt(victim.proc, style)
+            code, _, err = victim.finish()
+            codes[str(code)] += 1
+            assert code in (0, 3, 130, 143, -signal.SIGKILL), err
+            assert "Traceback" not in err, err
+            with_calls_in_flight += int(in_flight and code != 0)
+            victim = Driver(args, cwd=tmp_path, env=env)  # the next one imports meanwhile
+            sb.admin.set_faults()
+            done = run_push(frame, settings)
+            outcomes = Counter(done.results["outcome"])
+            assert set(outcomes) <= {"created", "updated", "unchanged"}, outcomes
+            settled_rows += done.summary["inflight_settled_rows"]
+            found_late += done.summary["inflight_found"]
+            assert not journal.exists()
+            model.check(sb)
+    finally:
+        victim.proc.kill()
+        victim.finish()
+        sb.admin.set_faults()
+    report(
+        "interrupt-push",
+        seed=seed,
+        faults=Counter({"commit_delay": points}),
+        interruptions=points,
+        **{f"style_{k}": v for k, v in sorted(styles.items())},
+        **{f"exit_{k}": v for k, v in sorted(codes.items())},
+        with_calls_in_flight=with_calls_in_flight,
+        rows_of_calls_settled_by_next_run=settled_rows,
+        rows_found_committed_late=found_late,
+        contacts=len(model.contacts),
+        rows_lost=0,
+        rows_duplicated=0,
     )

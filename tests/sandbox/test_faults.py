@@ -297,3 +297,34 @@ def test_fault_sequence_is_reproducible_over_http_and_reseeds_on_new_spec() -> N
     assert first == second
     assert {"201", "429", "dropped"} <= set(first)
     assert any(s in first for s in ("500", "502", "503"))
+
+
+def test_commit_delay_parses_and_round_trips() -> None:
+    spec = FaultSpec.parse("commit_delay_ms=6000")
+    assert spec == FaultSpec(commit_delay_ms=6000) and spec.active
+    assert FaultSpec.parse(spec.to_spec()) == spec
+    with pytest.raises(ValueError, match="commit_delay_ms must be a number"):
+        FaultSpec(commit_delay_ms=-1)
+
+
+def test_commit_delay_commits_after_the_client_has_gone() -> None:
+    """The client gives up (timeout) before the delay ends: the write still commits later."""
+    h = Harness(FaultSpec(commit_delay_ms=800))
+    with serve(h.app) as url:
+        with httpx.Client(base_url=url, timeout=0.2) as client:
+            assert client.get(API).status_code == 200  # reads are not delayed
+            with pytest.raises(httpx.ReadTimeout):
+                client.post(API, json={"first_name": "Ada"})
+        # the client and its connection are closed now; the server has not committed yet
+        assert h.commits == []
+        deadline = time.monotonic() + 10
+        while not h.commits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert h.commits == [{"first_name": "Ada"}]
+        with httpx.Client(base_url=url, timeout=5) as client:
+            started = time.monotonic()
+            response = client.post(API, json={"first_name": "Bob"})  # a patient client
+            assert response.status_code == 201 and time.monotonic() - started >= 0.8
+            assert client.post(f"{API}/search", json={}).status_code == 200
+    assert h.commits[-1] == {"first_name": "Bob"}
+    assert h.faults == []  # a delayed commit is not a fault of the request log

@@ -1,0 +1,99 @@
+"""``push --no-refresh`` plans against the warehouse as it is: never against no mirror at all.
+
+Without a mirror every row would plan as a create and contacts that already exist would be
+created again; a stale mirror is used, with a warning naming its age.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from lynkist_sandbox import SandboxServer
+from pipelines.cli import main
+from pipelines.client import LynkistClient
+from pipelines.source.runner import run_sync
+from tests.sink.conftest import create_contacts, live_contacts, write_calls
+from tests.sync.helpers import sync_settings
+
+STORED = [{"first_name": f"S{i}", "email": f"s{i}@acme.test"} for i in range(5)]
+
+
+def _export(tmp_path: Path) -> Path:
+    path = tmp_path / "export.csv"
+    pd.DataFrame([*STORED, {"first_name": "New", "email": "new@acme.test"}]).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def _push(sb: SandboxServer, api_key: str, export: Path, db: Path) -> int:
+    return main(
+        [
+            "push",
+            str(export),
+            "--no-refresh",
+            "--mapping",
+            "lynkist",
+            "--duckdb",
+            str(db),
+            "--base-url",
+            sb.base_url,
+            "--api-key",
+            api_key,
+        ]
+    )
+
+
+@pytest.mark.parametrize("warehouse", ["missing", "empty file"])
+def test_no_refresh_without_a_mirror_stops_before_any_write(
+    sb: SandboxServer,
+    api_key: str,
+    client: LynkistClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    warehouse: str,
+) -> None:
+    create_contacts(client, STORED)
+    db = tmp_path / "never_synced.duckdb"
+    if warehouse == "empty file":
+        duckdb.connect(str(db)).close()
+    sb.admin.clear_requests()
+
+    assert _push(sb, api_key, _export(tmp_path), db) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"no mirror of this tenant in {db.resolve()}" in err[0]
+    assert "run `lynkist sync` first or drop --no-refresh" in err[0]
+    assert write_calls(sb) == []
+    assert len(live_contacts(sb)) == len(STORED)
+
+
+def test_no_refresh_on_a_stale_mirror_warns_with_its_age(
+    sb: SandboxServer,
+    api_key: str,
+    client: LynkistClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create_contacts(client, STORED)
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    export = _export(tmp_path)
+
+    assert _push(sb, api_key, export, db) == 0  # fresh: no warning
+    assert "warning" not in capsys.readouterr().err
+
+    with duckdb.connect(str(db)) as con:  # the last sync ran three days ago
+        con.execute("UPDATE lynkist._dlt_loads SET inserted_at = inserted_at - INTERVAL 3 DAY")
+    # (the stored rows only: a row created by an unrefreshed push is not in the mirror yet)
+    stored_only = tmp_path / "stored.csv"
+    pd.DataFrame(STORED).to_csv(stored_only, index=False)
+    assert _push(sb, api_key, stored_only, db) == 0
+    err = capsys.readouterr().err
+    assert "warning: the mirror was last synced 3 days ago" in err
+    assert len(live_contacts(sb)) == len(STORED) + 1
