@@ -259,7 +259,9 @@ def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     destination: Any
     if settings.destination == "duckdb":
         db = Path(settings.duckdb_path).expanduser().resolve()
-        destination = duckdb_destination(db, pipelines_dir / f"{name}.catalog.duckdb")
+        destination = duckdb_destination(
+            db, pipelines_dir / f"lynkist_{_slug(db.stem)}.catalog.duckdb"
+        )
     else:
         try:
             destination = Destination.from_reference(settings.destination)

@@ -21,6 +21,7 @@ from rich.table import Table
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import check_warehouse_directory
+from pipelines.cli.tenants import add_tenant_arguments, run_sync_tenants, wants_tenants
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -64,7 +65,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
-    output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON object (with --all/--tenant: one line per tenant)",
+    )
+    add_tenant_arguments(parser, many=True)
     parser.set_defaults(func=run)
 
 
@@ -128,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from pipelines.sync import SyncConfigError, SyncError, SyncSettings, run_sync
 
+    if wants_tenants(args):
+        return run_sync_tenants(args)
     base_url, api_key = resolve_credentials(args)
     if args.max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")
