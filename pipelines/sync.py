@@ -259,9 +259,11 @@ def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     destination: Any
     if settings.destination == "duckdb":
         db = Path(settings.duckdb_path).expanduser().resolve()
-        destination = duckdb_destination(
-            db, pipelines_dir / f"lynkist_{_slug(db.stem)}.catalog.duckdb"
-        )
+        # One primary file per warehouse (not per dataset): every pipeline on the warehouse
+        # then shares one DuckDB instance in this process, so tenants load side by side. Its
+        # catalog name (the file stem) must differ from WAREHOUSE_CATALOG, or ATTACH is skipped.
+        primary = pipelines_dir / f"lynkist_primary_{_slug(db.stem)}.duckdb"
+        destination = duckdb_destination(db, primary)
     else:
         try:
             destination = Destination.from_reference(settings.destination)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
-from pipelines.cli.connection import add_connection_arguments, resolve_credentials
+from pipelines.cli.connection import add_connection_arguments
 from pipelines.cli.paths import check_output_file, check_warehouse_directory
+from pipelines.cli.push_input import add_input_arguments, push_target, read_input
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
 _SAMPLE = 10
@@ -26,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "changed ones. Every input row gets one recorded outcome (warehouse table "
         "push_results, optional CSV). Exit 3 when any row was rejected or failed.",
     )
-    parser.add_argument("file", metavar="FILE", help="the export (CSV)")
+    parser.add_argument(
+        "file", metavar="FILE", nargs="?", help="the export (CSV); or use --query / --table"
+    )
     parser.add_argument(
         "--mapping",
         default="auto",
@@ -79,6 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_input_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -135,12 +139,16 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
     errors = Console(stderr=True, soft_wrap=True)
-    base_url, api_key = resolve_credentials(args)
+    target = push_target(args)
     mapping, overrides = _mapping(args.mapping)
-    df = _read(args.file)
+    df, source = read_input(args, target, _read)
     settings = PushSettings(
-        base_url=base_url,
-        api_key=api_key,
+        base_url=target.base_url,
+        api_key=target.api_key,
+        destination=target.destination,
+        dataset=target.dataset,
+        source=source,
+        mapping_file=None if overrides is None else Path(args.mapping).name,
         mapping=mapping,
         mapping_overrides=overrides,
         match_on=args.match_on,
@@ -149,11 +157,12 @@ def run(args: argparse.Namespace) -> int:
         clear_empty=args.clear_empty,
         tags=args.tags,
         default_region=args.default_region or None,
-        duckdb_path=args.duckdb,
+        duckdb_path=target.duckdb,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
     )
-    _check_writable(Path(args.duckdb))
+    if target.destination == "duckdb":
+        _check_writable(Path(target.duckdb))
     if args.results:
         check_output_file(args.results, flag="--results")
     try:

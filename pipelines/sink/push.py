@@ -108,6 +108,16 @@ class PushSettings:
     max_rounds: int = 5
     inflight_grace_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    destination: str = "duckdb"
+    source: str | None = None
+    mapping_file: str | None = None
+
+    def provenance(self, match_on: MatchKey) -> dict[str, str | None]:
+        """What the run history records about this push: input, mapping, match key."""
+        mapping = self.mapping if isinstance(self.mapping, str) else "custom"
+        if self.mapping_file:
+            mapping += f"+{self.mapping_file}"
+        return {"source": self.source, "mapping": mapping, "match_on": match_on.label}
 
 
 def as_text_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -161,6 +171,7 @@ def _sync_settings(settings: PushSettings) -> SyncSettings:
         base_url=settings.base_url,
         api_key=settings.api_key,
         duckdb_path=str(settings.duckdb_path),
+        destination=settings.destination,
         dataset=settings.dataset,
         max_concurrency=settings.max_concurrency,
         timeout=settings.timeout,
@@ -315,7 +326,8 @@ def run_push(
             mirror_pipeline = _refresh(settings)
         else:
             mirror_pipeline = _mirror_pipeline(settings)
-        mirror = load_mirror(mirror_pipeline) if Path(settings.duckdb_path).exists() else None
+        stored = settings.destination != "duckdb" or Path(settings.duckdb_path).exists()
+        mirror = load_mirror(mirror_pipeline) if stored else None
         if mirror is None:
             mirror = empty_mirror()
         timings["refresh_s"] = time.monotonic() - t0
@@ -408,7 +420,7 @@ def run_push(
         t0 = time.monotonic()
         try:
             results_pipeline = _results_pipeline(mirror_pipeline, settings)
-            load_results(results_pipeline, frame)
+            load_results(results_pipeline, frame, settings.provenance(match_key))
             # The sync after the push rebuilt the views before push_results had this run (or
             # existed at all): refresh them so the push_* views show it right away.
             create_views(results_pipeline)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from lynkist_sandbox import SandboxServer
@@ -74,6 +75,12 @@ def test_all_syncs_every_tenant_and_reports_the_failing_one(
     assert BAD_KEY not in out.out + out.err
     assert_warehouse_matches_server(_pipeline(tmp_path, "acme"), sb, "acme")
     assert_warehouse_matches_server(_pipeline(tmp_path, "gx"), sb, "globex")
+    # ... and the rows are in the warehouse file itself, read by any DuckDB client
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM acme.contacts), (SELECT count(*) FROM gx.contacts)"
+        ).fetchone()
+    assert counts == (230, 120)
 
     # one tenant, from an explicit --config, the table: nothing changed
     elsewhere = tmp_path / "elsewhere"
