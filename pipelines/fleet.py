@@ -23,7 +23,13 @@ from typing import Any
 
 from pipelines.tenants import Tenant, TenantsConfig
 
-__all__ = ["TENANT_CONCURRENCY", "TenantResult", "plan_concurrency", "sync_tenants"]
+__all__ = [
+    "TENANT_CONCURRENCY",
+    "TenantResult",
+    "plan_concurrency",
+    "sync_tenants",
+    "tenant_settings",
+]
 
 #: Requests in flight per tenant (a single ``lynkist sync``'s default).
 TENANT_CONCURRENCY = 8
@@ -81,8 +87,8 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _settings(config: TenantsConfig, tenant: Tenant, api_key: str, **overrides: Any) -> Any:
-    # The seam to the single-tenant sync: everything below takes one tenant's settings.
+def tenant_settings(config: TenantsConfig, tenant: Tenant, api_key: str, **overrides: Any) -> Any:
+    """One tenant's sync settings (the seam to the single-tenant sync)."""
     from pipelines.sync import SyncSettings
 
     defaults = config.defaults
@@ -127,7 +133,7 @@ def sync_tenants(
     def run(tenant: Tenant) -> TenantResult:
         started = time.monotonic()
         try:
-            settings = _settings(
+            settings = tenant_settings(
                 config, tenant, keys[tenant.name], max_concurrency=per_tenant, **overrides
             )
             summary = run_sync(settings)
