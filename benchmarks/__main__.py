@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import scenarios
+from benchmarks import scenarios, tenants
 from benchmarks.scenarios import Context, Sizes
 
 SCENARIOS = {
@@ -22,6 +22,7 @@ SCENARIOS = {
     "push": scenarios.push,
     "rate": scenarios.rate_limited,
     "clean": scenarios.cleaning,
+    "tenants": tenants.many_tenants,
 }
 
 
