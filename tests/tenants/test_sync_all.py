@@ -7,6 +7,7 @@ Real parts: the command line in process, the shared sandbox on loopback (tenants
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.sync import SyncSettings, make_pipeline
+from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from tests.sync.helpers import assert_warehouse_matches_server
 
 BAD_KEY = "lk_sandbox_TenantsRejected0a1b2c3d4e"
@@ -138,3 +140,34 @@ def test_key_written_in_the_file_is_exit_2_naming_the_tenant(
     err = capsys.readouterr().err
     assert "tenant 'acme' has 'api_key' written in the file" in err
     assert BAD_KEY not in err
+
+
+@pytest.mark.postgres
+def test_all_on_postgres(
+    tenants_env: SandboxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_dsn: str,  # noqa: F811
+) -> None:
+    sb = tenants_env
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_dsn)
+    monkeypatch.chdir(tmp_path)  # the postgres pipelines' working directory
+    suffix = uuid.uuid4().hex[:6]
+    (tmp_path / "lynkist.toml").write_text(
+        f'[defaults]\nbase_url = "{sb.base_url}"\ndestination = "postgres"\n\n'
+        f'[[tenants]]\nname = "acme"\napi_key_env = "ACME_LYNKIST_KEY"\ndataset = "a_{suffix}"\n'
+        f'[[tenants]]\nname = "globex"\napi_key_env = "GLOBEX_LYNKIST_KEY"\n'
+        f'dataset = "g_{suffix}"\n'
+    )
+
+    assert main(["sync", "--all", "--json"]) == 0
+
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["tenant"], r["status"], r["new"]) for r in rows] == [
+        ("acme", "ok", 230),
+        ("globex", "ok", 120),
+    ]
+    for tenant, dataset in (("acme", f"a_{suffix}"), ("globex", f"g_{suffix}")):
+        pipeline = make_pipeline(SyncSettings(destination="postgres", dataset=dataset))
+        assert_warehouse_matches_server(pipeline, sb, tenant)
