@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
-from pipelines.tenants import DEFAULT_CONFIG
+from pipelines.tenants import DEFAULT_CONFIG, DEFAULT_MAX_CONCURRENCY
 
 #: Single-tenant flags whose value a tenants file provides instead.
 _FROM_CONFIG = ("base_url", "api_key", "duckdb", "destination", "dataset")
@@ -24,7 +24,13 @@ def add_tenant_arguments(parser: argparse.ArgumentParser, *, many: bool) -> None
         f"tenants are listed in a TOML file ({DEFAULT_CONFIG} in the working directory unless "
         "--config says otherwise): [defaults] base_url/duckdb/destination/max_concurrency, and "
         "one [[tenants]] entry per tenant with name, api_key_env (the variable holding its "
-        "key) and optional dataset (default: the name)",
+        "key) and optional dataset (default: the name)"
+        + (
+            "; --max-concurrency is then the budget over all tenants (default: [defaults] "
+            f"max_concurrency, else {DEFAULT_MAX_CONCURRENCY}; 8 requests per tenant)"
+            if many
+            else ""
+        ),
     )
     if many:
         group.add_argument(
@@ -112,6 +118,7 @@ def run_sync_tenants(args: argparse.Namespace) -> int:
         keys,
         max_concurrency=budget,
         full_refresh=args.full_refresh,
+        on_done=_live_line(len(tenants)) if not (args.quiet or args.json) else None,
     )
     if args.json:
         for result in results:
@@ -125,6 +132,26 @@ def run_sync_tenants(args: argparse.Namespace) -> int:
             if not result.ok:
                 print(f"lynkist sync: tenant {result.tenant}: {result.error}", file=sys.stderr)
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILURE
+
+
+def _live_line(total: int) -> Any:
+    """On a terminal, one stderr line per tenant as it finishes (a long run shows progress)."""
+    import sys
+    import threading
+
+    if not sys.stderr.isatty():
+        return None
+    lock = threading.Lock()
+    done = 0
+
+    def report(result: Any) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            status = "ok" if result.ok else f"failed: {result.error}"
+            print(f"[{done}/{total}] {result.tenant}: {status}", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _print_table(results: list[Any]) -> None:
