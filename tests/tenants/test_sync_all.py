@@ -38,9 +38,14 @@ def tenants_env(sb: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxSe
     monkeypatch.setenv("ACME_LYNKIST_KEY", sb.keys["acme"]["rw"])
     monkeypatch.setenv("GLOBEX_LYNKIST_KEY", sb.keys["globex"]["ro"])
     monkeypatch.setenv("BROKEN_LYNKIST_KEY", BAD_KEY)
-    sb.admin.seed("acme", 230, seed=3)
-    sb.admin.seed("globex", 120, seed=4)
     return sb
+
+
+@pytest.fixture
+def seeded(tenants_env: SandboxServer) -> SandboxServer:
+    tenants_env.admin.seed("acme", 230, seed=3)
+    tenants_env.admin.seed("globex", 120, seed=4)
+    return tenants_env
 
 
 def _pipeline(tmp_path: Path, dataset: str) -> object:
@@ -48,12 +53,12 @@ def _pipeline(tmp_path: Path, dataset: str) -> object:
 
 
 def test_all_syncs_every_tenant_and_reports_the_failing_one(
-    tenants_env: SandboxServer,
+    seeded: SandboxServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    sb = tenants_env
+    sb = seeded
     config = _config(
         tmp_path,
         '[[tenants]]\nname = "broken"\napi_key_env = "BROKEN_LYNKIST_KEY"\n',
@@ -144,13 +149,13 @@ def test_key_written_in_the_file_is_exit_2_naming_the_tenant(
 
 @pytest.mark.postgres
 def test_all_on_postgres(
-    tenants_env: SandboxServer,
+    seeded: SandboxServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     postgres_dsn: str,  # noqa: F811
 ) -> None:
-    sb = tenants_env
+    sb = seeded
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_dsn)
     monkeypatch.chdir(tmp_path)  # the postgres pipelines' working directory
     suffix = uuid.uuid4().hex[:6]
