@@ -24,7 +24,7 @@ def _peak_rss_mb() -> float:
 
 def job_sync(base_url: str, api_key: str, duckdb_path: str, full_refresh: bool = False) -> dict:
     """Our connector: ``run_sync`` into a DuckDB file."""
-    from pipelines.sync import SyncSettings, run_sync
+    from pipelines.source.runner import SyncSettings, run_sync
 
     started = time.perf_counter()
     summary = run_sync(

@@ -135,7 +135,7 @@ def full_and_incremental_sync(ctx: Context) -> None:
             ctx.workdir / "sync",
             base_url=server.base_url,
             api_key=key,
-            duckdb_path=str(ctx.workdir / "sync" / "lynkist.duckdb"),
+            duckdb_path=str(ctx.workdir / "sync" / "lynkist_warehouse.duckdb"),
         )
         our_requests = len(_requests(server))
         server.admin.clear_requests()
@@ -158,7 +158,7 @@ def full_and_incremental_sync(ctx: Context) -> None:
             ctx.workdir / "sync",
             base_url=server.base_url,
             api_key=key,
-            duckdb_path=str(ctx.workdir / "sync" / "lynkist.duckdb"),
+            duckdb_path=str(ctx.workdir / "sync" / "lynkist_warehouse.duckdb"),
         )
     ctx.raw["rss_small"] = ours.peak_rss_mb
     speedup = base.output["run_s"] / ours.output["run_s"]
@@ -240,7 +240,7 @@ def scale_sync(ctx: Context) -> None:
             ctx.workdir / "scale",
             base_url=server.base_url,
             api_key=_key(server),
-            duckdb_path=str(ctx.workdir / "scale" / "lynkist.duckdb"),
+            duckdb_path=str(ctx.workdir / "scale" / "lynkist_warehouse.duckdb"),
         )
     small = ctx.raw.get("rss_small", float("nan"))
     ratio = result.peak_rss_mb / small
@@ -301,7 +301,7 @@ def push(ctx: Context) -> None:
             workdir,
             base_url=server.base_url,
             api_key=key,
-            duckdb_path=str(workdir / "lynkist.duckdb"),
+            duckdb_path=str(workdir / "lynkist_warehouse.duckdb"),
             csv_path=str(csv_path),
             results_path=str(workdir / "results.csv"),
         )
@@ -363,7 +363,7 @@ def rate_limited(ctx: Context) -> None:
             ctx.workdir / "rl_sync",
             base_url=server.base_url,
             api_key=key,
-            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist.duckdb"),
+            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist_warehouse.duckdb"),
         )
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
@@ -380,7 +380,7 @@ def rate_limited(ctx: Context) -> None:
             ctx.workdir / "rl_sync",
             base_url=server.base_url,
             api_key=key,
-            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist.duckdb"),
+            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist_warehouse.duckdb"),
             csv_path=str(csv_path),
             results_path=str(ctx.workdir / "rl_sync" / "results.csv"),
         )

@@ -7,8 +7,10 @@ pipeline (one per dataset, so no dlt state is shared) and its own :class:`Lynkis
 limit adapts to that tenant's own 429s. Requests in flight therefore never exceed the budget.
 
 DuckDB allows one writer process per file; inside a process, every pipeline on one file goes
-through the same database instance (see ``pipelines.sync.duckdb_destination``), whose
-transactions let the tenants' loads into separate datasets run side by side.
+through the same database instance (DuckDB's Python client shares one instance per file), whose
+transactions let the tenants' loads into separate datasets run side by side. Each tenant holds
+its own dataset's warehouse lock (:func:`pipelines.warehouse.warehouse_lock`), so a second
+command on the same tenant is refused while the others go on.
 
 A tenant that fails (bad key, API down, destination error) is reported and the others go on.
 """
@@ -79,17 +81,17 @@ def plan_concurrency(budget: int, tenants: int) -> tuple[int, int]:
 
 def _one_line(exc: BaseException) -> str:
     from pipelines.client import LynkistError
-    from pipelines.sync import SyncError
+    from pipelines.warehouse import WarehouseError
 
     text = (str(exc).strip().splitlines() or [""])[0]
-    if isinstance(exc, LynkistError | SyncError):
+    if isinstance(exc, LynkistError | WarehouseError):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def tenant_settings(config: TenantsConfig, tenant: Tenant, api_key: str, **overrides: Any) -> Any:
     """One tenant's sync settings (the seam to the single-tenant sync)."""
-    from pipelines.sync import SyncSettings
+    from pipelines.source.runner import SyncSettings
 
     defaults = config.defaults
     return SyncSettings(
@@ -119,13 +121,13 @@ def sync_tenants(
         keys: ``{tenant name: API key}`` (see :meth:`TenantsConfig.api_keys`).
         max_concurrency: Requests in flight over all tenants; default ``[defaults]``'.
         on_done: Called with each tenant's result as it finishes (from a worker thread).
-        **overrides: Further :class:`~pipelines.sync.SyncSettings` fields for every tenant
+        **overrides: Further :class:`~pipelines.source.runner.SyncSettings` fields for every tenant
             (``full_refresh``, ``retry``, ``create_views``, ...).
 
     Returns:
         One result per tenant, in the order of ``tenants``.
     """
-    from pipelines.sync import run_sync
+    from pipelines.source.runner import run_sync
 
     budget = max_concurrency or config.defaults.max_concurrency
     at_once, per_tenant = plan_concurrency(budget, len(tenants))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contact import DEFAULT_BASE_URL
+from pipelines.warehouse import DEFAULT_DUCKDB_FILE
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -71,7 +72,7 @@ class TenantDefaults:
     """
 
     base_url: str = DEFAULT_BASE_URL
-    duckdb: Path = Path("lynkist.duckdb")
+    duckdb: Path = Path(DEFAULT_DUCKDB_FILE)
     destination: str = "duckdb"
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 
@@ -212,7 +213,7 @@ def _defaults(file: Path, table: Any) -> TenantDefaults:
     concurrency = table.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise TenantConfigError(f"{file}: [defaults] max_concurrency must be an integer >= 1")
-    duckdb = Path(table.get("duckdb", "lynkist.duckdb")).expanduser()
+    duckdb = Path(table.get("duckdb", DEFAULT_DUCKDB_FILE)).expanduser()
     return TenantDefaults(
         base_url=table.get("base_url", DEFAULT_BASE_URL),
         # relative to the file, so the same config works from any working directory

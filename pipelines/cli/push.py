@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
 from pipelines.cli.connection import add_connection_arguments
-from pipelines.cli.paths import check_output_file, check_warehouse_directory
-from pipelines.cli.push_input import add_input_arguments, push_target, read_input
+from pipelines.cli.paths import add_warehouse_arguments, check_output_file
+from pipelines.cli.push_input import add_input_arguments, check_target, push_target, read_input
+from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
 _SAMPLE = 10
@@ -67,18 +67,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--results", metavar="FILE", help="also write the outcomes as CSV")
     add_connection_arguments(parser)
-    parser.add_argument(
-        "--duckdb",
-        default="lynkist.duckdb",
-        metavar="FILE",
-        help="warehouse file with the mirror and push_results (default: lynkist.duckdb)",
-    )
+    add_warehouse_arguments(parser, what="the mirror and push_results")
     parser.add_argument(
         "--max-concurrency",
         type=int,
-        default=16,
+        default=DEFAULT_PUSH_CONCURRENCY,
         metavar="N",
-        help="most requests in flight (fewer after 429s; default: 16)",
+        help=f"most requests in flight (fewer after 429s; default: {DEFAULT_PUSH_CONCURRENCY})",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -133,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
         PermissionDeniedError,
     )
     from pipelines.sink import PushSettings, PushUsageError, run_push
-    from pipelines.sink.journal import PushLockedError
-    from pipelines.sync import SyncError
+    from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
@@ -161,18 +155,17 @@ def run(args: argparse.Namespace) -> int:
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
     )
-    if target.destination == "duckdb":
-        _check_writable(Path(target.duckdb))
+    check_target(target)
     if args.results:
         check_output_file(args.results, flag="--results")
     try:
         with _progress(console, quiet=args.quiet or args.json) as progress:
             report = run_push(df, settings, progress=progress)
-    except PushUsageError as exc:
+    except (PushUsageError, WarehouseConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except (PushLockedError, SyncError) as exc:
+    except WarehouseError as exc:
         errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
         return EXIT_FAILURE
     except LynkistError as exc:
@@ -188,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_json_summary(report), default=str))
     elif not args.quiet:
-        _render(console, report)
+        render_report(console, report)
     for warning in report.warnings:
         errors.print(f"lynkist push: warning: {warning}", markup=False, highlight=False)
     if report.fatal:
@@ -202,15 +195,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return EXIT_OK if report.ok else EXIT_ROWS_FAILED
-
-
-def _check_writable(path: Path) -> None:
-    directory = path.resolve().parent
-    if not directory.is_dir():
-        raise UsageError(f"--duckdb {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--duckdb {path}: not writable — choose a warehouse file you can write")
-    check_warehouse_directory(path)
 
 
 class _progress:
@@ -258,7 +242,8 @@ def _json_summary(report: Any) -> dict[str, Any]:
     }
 
 
-def _render(console: Any, report: Any) -> None:
+def render_report(console: Any, report: Any) -> None:
+    """Print a push's summary, plan sample and problems (``lynkist push``, ``lynkist demo``)."""
     from rich.table import Table
 
     summary = report.summary

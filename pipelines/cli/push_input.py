@@ -45,7 +45,31 @@ def push_target(args: argparse.Namespace) -> PushTarget:
     if wants_tenants(args):
         return PushTarget(**push_connection(args))
     base_url, api_key = resolve_credentials(args)
-    return PushTarget(base_url=base_url, api_key=api_key, duckdb=args.duckdb)
+    return PushTarget(
+        base_url=base_url,
+        api_key=api_key,
+        duckdb=args.duckdb,
+        destination=args.destination,
+        dataset=args.dataset,
+    )
+
+
+def _warehouse(target: PushTarget) -> Any:
+    from pipelines.warehouse import Warehouse
+
+    return Warehouse(
+        destination=target.destination, duckdb_path=target.duckdb, dataset=target.dataset
+    )
+
+
+def check_target(target: PushTarget) -> None:
+    """Fail with a usage error, before any API call, when the warehouse cannot be written."""
+    from pipelines.warehouse import WarehouseConfigError
+
+    try:
+        _warehouse(target).check_writable()
+    except WarehouseConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def read_input(args: argparse.Namespace, target: PushTarget, read_file: Any) -> tuple[Any, str]:
@@ -64,17 +88,12 @@ def read_input(args: argparse.Namespace, target: PushTarget, read_file: Any) -> 
     if args.file:
         return read_file(args.file), f"file:{Path(args.file).name}"
     from pipelines.sink.model import ModelInput, ModelReadError, read_model
-    from pipelines.sync import SyncConfigError, SyncSettings, make_pipeline
+    from pipelines.warehouse import WarehouseConfigError
 
     if target.destination == "duckdb" and not Path(target.duckdb).is_file():
         raise UsageError(f"no warehouse at {target.duckdb} to read the model from")
     try:
         model = ModelInput(query=args.query, table=args.table)
-        pipeline = make_pipeline(
-            SyncSettings(
-                duckdb_path=target.duckdb, destination=target.destination, dataset=target.dataset
-            )
-        )
-        return read_model(pipeline, model), model.source
-    except (ModelReadError, SyncConfigError) as exc:
+        return read_model(_warehouse(target).pipeline(), model), model.source
+    except (ModelReadError, WarehouseConfigError) as exc:
         raise UsageError(str(exc)) from None

@@ -20,8 +20,9 @@ from rich.table import Table
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import check_warehouse_directory
+from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
 from pipelines.cli.tenants import add_tenant_arguments, run_sync_tenants, wants_tenants
+from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,20 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_connection_arguments(parser)
-    parser.add_argument(
-        "--duckdb",
-        metavar="FILE",
-        default="lynkist.duckdb",
-        help="DuckDB warehouse file (default: lynkist.duckdb in the working directory)",
-    )
-    parser.add_argument(
-        "--destination",
-        metavar="NAME",
-        default="duckdb",
-        help="dlt destination, e.g. postgres (credentials from DESTINATION__<NAME>__CREDENTIALS "
-        "or .dlt/secrets.toml); default duckdb",
-    )
-    parser.add_argument("--dataset", default="lynkist", help="dataset (schema); default lynkist")
+    add_warehouse_arguments(parser, what="the contacts")
     parser.add_argument(
         "--full-refresh",
         action="store_true",
@@ -59,9 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-concurrency",
         type=int,
-        default=8,
+        default=DEFAULT_MAX_CONCURRENCY,
         metavar="N",
-        help="requests in flight (default 8; fewer automatically when the API throttles)",
+        help=f"requests in flight (default {DEFAULT_MAX_CONCURRENCY}; fewer automatically when "
+        "the API throttles)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
@@ -74,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _summary_table(summary: Any) -> Table:
+def summary_table(summary: Any) -> Table:
+    """The sync summary as a table (``lynkist sync``, ``lynkist demo``)."""
     table = Table(title="lynkist sync", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -132,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         LynkistError,
         PermissionDeniedError,
     )
-    from pipelines.sync import SyncConfigError, SyncError, SyncSettings, run_sync
+    from pipelines.source.runner import SyncSettings, run_sync
+    from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
     if wants_tenants(args):
         return run_sync_tenants(args)
@@ -148,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         max_concurrency=args.max_concurrency,
     )
-    if args.destination == "duckdb":
-        check_warehouse_directory(args.duckdb)
+    check_warehouse(args)
     err = Console(stderr=True)
     show_progress = not (args.quiet or args.json) and err.is_terminal
     view = _ProgressView(err) if show_progress else None
@@ -159,9 +149,14 @@ def run(args: argparse.Namespace) -> int:
                 summary = run_sync(settings, progress=view)
         else:
             summary = run_sync(settings)
-    except (AuthenticationError, PermissionDeniedError, LynkistConfigError, SyncConfigError) as exc:
+    except (
+        AuthenticationError,
+        PermissionDeniedError,
+        LynkistConfigError,
+        WarehouseConfigError,
+    ) as exc:
         raise UsageError(str(exc)) from None
-    except (LynkistError, SyncError) as exc:
+    except (LynkistError, WarehouseError) as exc:
         print(f"lynkist sync: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # one line for the scheduler's log, never a traceback
@@ -171,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict()))
     elif not args.quiet:
         out = Console()
-        out.print(_summary_table(summary))
+        out.print(summary_table(summary))
         if summary.rows_written == 0:
             out.print("No changes since the last sync: 0 rows written.")
         else:

@@ -2,10 +2,11 @@
 
 * ``lynkist_contacts``: built with dagster-dlt's ``@dlt_assets`` over our ``lynkist_source``,
   one static partition per tenant of ``lynkist.toml``. A partition runs the connector's own
-  sync (:func:`pipelines.sync.run_sync`: warehouse lock, re-fetch of contacts changed during
-  the scan, views) rather than ``DagsterDltResource.run``, which drops dlt's local state and
-  runs a bare ``pipeline.run`` without those guarantees. Every partition shares the Dagster
-  concurrency pool ``lynkist_api``, which bounds how many tenants sync at once on a deployment.
+  sync (:func:`pipelines.source.runner.run_sync`: warehouse lock, re-fetch of contacts
+  changed during the scan, views) rather than ``DagsterDltResource.run``, which drops dlt's
+  local state and runs a bare ``pipeline.run`` without those guarantees. Every partition
+  shares the Dagster concurrency pool ``lynkist_api``, which bounds how many tenants sync at
+  once on a deployment.
 * Asset checks per tenant: the warehouse's live contacts equal the API's ``total_items``, and
   no contact the API serves is marked deleted in the warehouse.
 * ``lynkist_sync_schedule``: every tenant, hourly by default.
@@ -92,7 +93,7 @@ def _settings(config: TenantsConfig, tenant_name: str) -> Any:
 
 
 def _sync_partition(context: AssetExecutionContext, config: TenantsConfig) -> MaterializeResult:
-    from pipelines.sync import run_sync
+    from pipelines.source.runner import run_sync
 
     settings = _settings(config, context.partition_key)
     summary = run_sync(settings)
@@ -115,7 +116,7 @@ def _sync_partition(context: AssetExecutionContext, config: TenantsConfig) -> Ma
 
 def _warehouse_counts(settings: Any) -> tuple[int, set[str]]:
     """Live contacts and the ids marked deleted, as the warehouse holds them."""
-    from pipelines.sync import make_pipeline
+    from pipelines.source.runner import make_pipeline
 
     pipeline = make_pipeline(settings)
     with pipeline.sql_client() as client:
@@ -135,7 +136,7 @@ def build_defs(config_path: str | os.PathLike[str]) -> Definitions:
     partitions = StaticPartitionsDefinition(config.names())
     first = tenant_settings(config, config.tenants[0], "")
 
-    from pipelines.sync import make_pipeline
+    from pipelines.source.runner import make_pipeline
 
     @dlt_assets(
         dlt_source=_template_source(config.defaults.base_url),
@@ -215,7 +216,7 @@ def build_defs(config_path: str | os.PathLike[str]) -> Definitions:
 def _push_model(context: OpExecutionContext, *, tenants: TenantsConfig, options: Any) -> dict:
     from pipelines.sink import PushSettings, run_push
     from pipelines.sink.model import ModelInput, ModelReadError, read_model
-    from pipelines.sync import make_pipeline
+    from pipelines.source.runner import make_pipeline
 
     settings = _settings(tenants, options.tenant)
     try:

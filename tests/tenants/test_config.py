@@ -11,6 +11,7 @@ from pipelines.tenants import (
     TenantConfigError,
     load_tenants_config,
 )
+from pipelines.warehouse import DEFAULT_DUCKDB_FILE
 
 SECRET = "lk_live_Zq8SecretKeyNeverEchoed41"
 
@@ -55,7 +56,7 @@ def test_without_defaults(tmp_path: Path) -> None:
         _write(tmp_path, '[[tenants]]\nname = "a1"\napi_key_env = "A1_KEY"\n')
     )
     assert config.defaults.max_concurrency == DEFAULT_MAX_CONCURRENCY
-    assert config.defaults.duckdb.name == "lynkist.duckdb"
+    assert config.defaults.duckdb.name == DEFAULT_DUCKDB_FILE
     assert config.select(["a1", "a1"]) == list(config.tenants)
 
 

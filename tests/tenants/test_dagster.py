@@ -17,7 +17,7 @@ from dagster import DagsterInstance, Definitions, build_schedule_context
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.orchestration.assets import build_defs
-from pipelines.sync import SyncSettings, make_pipeline
+from pipelines.source.runner import SyncSettings, make_pipeline
 from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from tests.sync.helpers import assert_warehouse_matches_server
 

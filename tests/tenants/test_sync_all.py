@@ -15,7 +15,7 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
-from pipelines.sync import SyncSettings, make_pipeline
+from pipelines.source.runner import SyncSettings, make_pipeline
 from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from tests.sync.helpers import assert_warehouse_matches_server
 
