@@ -59,7 +59,7 @@ def many_tenants(ctx: Context) -> None:
             ctx.workdir / "tenants_one",
             base_url=server.base_url,
             api_key=keys[names[0]]["rw"],
-            duckdb_path=str(ctx.workdir / "tenants_one" / "lynkist.duckdb"),
+            duckdb_path=str(ctx.workdir / "tenants_one" / "lynkist_warehouse.duckdb"),
         )
         all_ = run_job(
             "sync_tenants",
