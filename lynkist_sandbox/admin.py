@@ -1,7 +1,8 @@
 """The admin API under ``/_sandbox`` (header ``X-Sandbox-Admin``; not in ``/openapi.json``).
 
 It lets tests and benchmarks inspect and steer the sandbox: the request log, faults, live
-settings, the clock, scan hooks, demo data, ground truth, reset, webhook deliveries.
+settings, the clock, scan hooks, demo data, planted (unvalidated) records, ground truth, reset,
+webhook deliveries.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lynkist_sandbox.faults import FaultSpec
@@ -18,6 +20,7 @@ from lynkist_sandbox.hooks import ScanHook
 from lynkist_sandbox.models import ContactCreate, ContactUpdate, describe_errors
 from lynkist_sandbox.seed import generate_contacts
 from lynkist_sandbox.state import SandboxState
+from lynkist_sandbox.store import wire
 
 ADMIN_HEADER = "X-Sandbox-Admin"
 
@@ -67,6 +70,12 @@ class SeedBody(_Strict):
     n: int = Field(ge=0, le=2_000_000)
     seed: int = 0
     updated_share: float = Field(default=0.6, ge=0.0, le=1.0)
+
+
+class PlantBody(_Strict):
+    tenant: str = "acme"
+    # Any JSON objects: validation is exactly what planting bypasses.
+    contacts: list[dict[str, Any]] = Field(max_length=10_000)
 
 
 def _check_tenant(state: SandboxState, tenant: str) -> None:
@@ -172,12 +181,30 @@ def seed_tenant(state: SandboxState, tenant: str, n: int, seed: int, updated_sha
     return state.contacts.insert_existing(tenant, contacts)
 
 
+@router.post("/plant")
+async def plant(request: Request, body: PlantBody) -> dict[str, Any]:
+    """Store contacts as the API would return them, bypassing validation (bad-record tests).
+
+    Each object is served by list, search and get exactly as given (a lone surrogate escaped
+    as ``\\ud83d``); ``id`` and ``created_at`` are filled in when missing. A contact with the
+    same id is replaced. No webhook is sent.
+    """
+    state = _state(request)
+    _check_tenant(state, body.tenant)
+    ids = await run_in_threadpool(
+        state.contacts.plant, body.tenant, body.contacts, state.clock.now_iso()
+    )
+    return {"ids": ids}
+
+
 @router.get("/contacts")
-def ground_truth(request: Request, tenant: Annotated[str, Query()] = "acme") -> dict[str, Any]:
+def ground_truth(request: Request, tenant: Annotated[str, Query()] = "acme") -> Response:
     """Every contact of the tenant, archived ones included, with ``archived_at``."""
     state = _state(request)
     _check_tenant(state, tenant)
-    return {"contacts": state.contacts.all_contacts(tenant)}
+    # wire(): a planted lone surrogate is sent escaped, not as invalid UTF-8
+    body = wire({"contacts": state.contacts.all_contacts(tenant)})
+    return Response(body, media_type="application/json")
 
 
 @router.post("/reset")

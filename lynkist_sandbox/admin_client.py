@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -67,6 +69,21 @@ class SandboxAdmin:
         body = {"tenant": tenant, "n": n, "seed": seed, "updated_share": updated_share}
         created: int = self._call("POST", "/seed", json=body)["created"]
         return created
+
+    def plant(self, contacts: Sequence[dict[str, Any]], tenant: str = "acme") -> list[str]:
+        """Store contacts exactly as given, bypassing validation; returns their ids.
+
+        For reproducing records the real API may return: a lone surrogate (``"\\ud83d"``), a
+        25 MB ``company``, ``updated_at`` of ``""`` or ``1767225600``, a new field ``firstName``.
+        ``id`` and ``created_at`` are filled in when missing; a contact with the same id is
+        replaced (so a test can also repair a record).
+        """
+        # ensure_ascii: a lone surrogate travels as the \\ud83d escape (UTF-8 cannot carry it)
+        body = json.dumps({"tenant": tenant, "contacts": list(contacts)}, ensure_ascii=True)
+        ids: list[str] = self._call(
+            "POST", "/plant", content=body, headers={"Content-Type": "application/json"}
+        )["ids"]
+        return ids
 
     def contacts(self, tenant: str = "acme") -> list[dict[str, Any]]:
         """Ground truth: every contact of the tenant, archived ones with ``archived_at``."""

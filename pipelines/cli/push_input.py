@@ -86,7 +86,7 @@ def read_input(args: argparse.Namespace, target: PushTarget, read_file: Any) -> 
             "give the rows to push: a FILE, --query SQL or --table SCHEMA.NAME (exactly one)"
         )
     if args.file:
-        return read_file(args.file), f"file:{Path(args.file).name}"
+        return read_file(args.file), Path(args.file).name
     from pipelines.sink.model import ModelInput, ModelReadError, read_model
     from pipelines.warehouse import WarehouseConfigError
 

@@ -118,6 +118,8 @@ def run_sync_tenants(args: argparse.Namespace) -> int:
         keys,
         max_concurrency=budget,
         full_refresh=args.full_refresh,
+        timeout=args.timeout,
+        max_delete_share=args.max_delete_share,
         on_done=_live_line(len(tenants)) if not (args.quiet or args.json) else None,
     )
     if args.json:

@@ -30,11 +30,12 @@ RESULT_COLUMNS = (
     "error",
     "contact_id",
     "pushed_at",
+    "source",
 )
 OUTCOMES = ("created", "updated", "unchanged", "rejected", "failed")
-#: What the run read and how: recorded in ``push_results`` (the run history), not in the CSV.
-#: ``source`` is ``file:<name>``, ``table:<schema.name>`` or ``query:sha256:<hash>``.
-PROVENANCE_COLUMNS = ("source", "mapping", "match_on")
+#: How the run read its input: recorded in ``push_results`` (the run history), not in the CSV.
+#: What it read is ``source`` (a file name, ``table:<schema.name>`` or ``query:sha256:<hash>``).
+PROVENANCE_COLUMNS = ("mapping", "match_on")
 
 _ARROW_SCHEMA = pa.schema(
     [
@@ -47,6 +48,7 @@ _ARROW_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("contact_id", pa.string()),
         pa.field("pushed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("source", pa.string()),
         *(pa.field(name, pa.string()) for name in PROVENANCE_COLUMNS),
     ]
 )
@@ -61,14 +63,21 @@ _COLUMN_HINTS: dict[str, dict[str, Any]] = {
     "error": {"data_type": "text", "nullable": True},
     "contact_id": {"data_type": "text", "nullable": True},
     "pushed_at": {"data_type": "timestamp", "timezone": True, "nullable": False},
+    "source": {"data_type": "text", "nullable": True},
     **{name: {"data_type": "text", "nullable": True} for name in PROVENANCE_COLUMNS},
 }
 
 
 def results_frame(
-    run_id: str, results: Sequence[RowResult], pushed_at: datetime | None = None
+    run_id: str,
+    results: Sequence[RowResult],
+    pushed_at: datetime | None = None,
+    source: str | None = None,
 ) -> pd.DataFrame:
-    """One row per input row, columns :data:`RESULT_COLUMNS`."""
+    """One row per input row, columns :data:`RESULT_COLUMNS`.
+
+    ``source`` names what was pushed (the export's file name), so a run can be told apart.
+    """
     when = pushed_at or datetime.now(UTC)
     frame = pd.DataFrame(
         {
@@ -81,6 +90,7 @@ def results_frame(
             "error": pd.Series([r.error for r in results], dtype=object),
             "contact_id": pd.Series([r.contact_id for r in results], dtype=object),
             "pushed_at": pd.Series([when] * len(results), dtype="datetime64[us, UTC]"),
+            "source": pd.Series([source] * len(results), dtype=object),
         },
         columns=list(RESULT_COLUMNS),
     )
