@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import listen, scenarios
+from benchmarks import listen, scenarios, tenants
 from benchmarks.scenarios import Context, Sizes
 
 SCENARIOS = {
@@ -23,6 +23,7 @@ SCENARIOS = {
     "rate": scenarios.rate_limited,
     "clean": scenarios.cleaning,
     "listen": listen.webhooks,
+    "tenants": tenants.many_tenants,
 }
 
 

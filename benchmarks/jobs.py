@@ -202,7 +202,34 @@ def job_clean(rows: int, seed: int = 0) -> dict:
     }
 
 
+def job_sync_tenants(config: str, env: dict[str, str], max_concurrency: int | None = None) -> dict:
+    """``lynkist sync --all --config CONFIG --json`` in process; tenants ok and contacts loaded."""
+    import contextlib
+    import io
+    import os
+
+    from pipelines.cli import main
+
+    os.environ.update(env)
+    argv = ["sync", "--all", "--config", config, "--json"]
+    if max_concurrency is not None:
+        argv += ["--max-concurrency", str(max_concurrency)]
+    out = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    rows = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    return {
+        "code": code,
+        "run_s": time.perf_counter() - started,
+        "ok": sum(1 for r in rows if r["status"] == "ok"),
+        "new": sum(r.get("new", 0) for r in rows),
+        "errors": [r["error"] for r in rows if r["error"]][:3],
+    }
+
+
 JOBS: dict[str, Callable[..., dict]] = {
+    "sync_tenants": job_sync_tenants,
     "sync": job_sync,
     "extract": job_extract,
     "rest_api": job_rest_api,

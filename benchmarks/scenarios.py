@@ -37,6 +37,8 @@ class Sizes:
     rate_contacts: int = 20_000
     rate_push_rows: int = 400
     clean_rows: int = 100_000
+    tenants: int = 50
+    tenant_contacts: int = 2_000
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -50,6 +52,8 @@ class Sizes:
             rate_contacts=1_000,
             rate_push_rows=100,
             clean_rows=10_000,
+            tenants=5,
+            tenant_contacts=500,
         )
 
 

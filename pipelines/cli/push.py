@@ -16,8 +16,9 @@ from pipelines.cli import (
     UsageError,
     reraise_interruption,
 )
-from pipelines.cli.connection import add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import add_warehouse_arguments, check_output_file, check_warehouse
+from pipelines.cli.connection import add_connection_arguments
+from pipelines.cli.paths import add_warehouse_arguments, check_output_file
+from pipelines.cli.push_input import add_input_arguments, check_target, push_target, read_input
 from pipelines.cli.safety import add_delete_share_argument
 from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 
@@ -35,7 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "changed ones. Every input row gets one recorded outcome (warehouse table "
         "push_results, optional CSV). Exit 3 when any row was rejected or failed.",
     )
-    parser.add_argument("file", metavar="FILE", help="the export (CSV)")
+    parser.add_argument(
+        "file", metavar="FILE", nargs="?", help="the export (CSV); or use --query / --table"
+    )
     parser.add_argument(
         "--mapping",
         default="auto",
@@ -109,6 +112,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="more log lines: -v is --log-level info, -vv debug",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_input_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -162,12 +166,16 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
     errors = Console(stderr=True, soft_wrap=True)
-    base_url, api_key = resolve_credentials(args)
+    target = push_target(args)
     mapping, overrides = _mapping(args.mapping)
-    df = _read(args.file)
+    df, source = read_input(args, target, _read)
     settings = PushSettings(
-        base_url=base_url,
-        api_key=api_key,
+        base_url=target.base_url,
+        api_key=target.api_key,
+        destination=target.destination,
+        dataset=target.dataset,
+        source=source,
+        mapping_file=None if overrides is None else Path(args.mapping).name,
         mapping=mapping,
         mapping_overrides=overrides,
         match_on=args.match_on,
@@ -177,16 +185,13 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tags,
         default_region=args.default_region or None,
         keep_invalid_phones=args.keep_invalid_phones,
-        duckdb_path=args.duckdb,
-        destination=args.destination,
-        dataset=args.dataset,
+        duckdb_path=target.duckdb,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
         max_delete_share=args.max_delete_share,
         timeout=args.timeout,
-        source=Path(args.file).name,
     )
-    check_warehouse(args)
+    check_target(target)
     if args.results:
         check_output_file(args.results, flag="--results")
     try:

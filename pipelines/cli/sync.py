@@ -27,6 +27,7 @@ from pipelines.cli import EXIT_OK, CommandFailed, UsageError, reraise_interrupti
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
 from pipelines.cli.safety import add_delete_share_argument
+from pipelines.cli.tenants import add_tenant_arguments, run_sync_tenants, wants_tenants
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 
 
@@ -60,7 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
-    output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON object (with --all/--tenant: one line per tenant)",
+    )
+    add_tenant_arguments(parser, many=True)
     parser.set_defaults(func=run)
 
 
@@ -126,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.source.runner import SyncSettings, run_sync
     from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
+    if wants_tenants(args):
+        return run_sync_tenants(args)
     base_url, api_key = resolve_credentials(args)
     if args.max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")

@@ -151,6 +151,14 @@ class PushSettings:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The refresh's guard: largest share of the mirror one sync may mark deleted.
     max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    mapping_file: str | None = None
+
+    def provenance(self, match_on: MatchKey) -> dict[str, str | None]:
+        """What the run history records beside ``source``: the mapping and the match key."""
+        mapping = self.mapping if isinstance(self.mapping, str) else "custom"
+        if self.mapping_file:
+            mapping += f"+{self.mapping_file}"
+        return {"mapping": mapping, "match_on": match_on.label}
 
 
 def _prepare(
@@ -606,7 +614,7 @@ def run_push(
         t0 = time.monotonic()
         try:
             results_pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
-            load_results(results_pipeline, frame)
+            load_results(results_pipeline, frame, settings.provenance(match_key))
             # The sync after the push rebuilt the views before push_results had this run (or
             # existed at all): refresh them so the push_* views show it right away.
             create_views(results_pipeline)

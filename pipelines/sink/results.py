@@ -6,7 +6,7 @@ warehouse and dataset as the mirror), one row per input row of every push.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ RESULT_COLUMNS = (
     "source",
 )
 OUTCOMES = ("created", "updated", "unchanged", "rejected", "failed")
+#: How the run read its input: recorded in ``push_results`` (the run history), not in the CSV.
+#: What it read is ``source`` (a file name, ``table:<schema.name>`` or ``query:sha256:<hash>``).
+PROVENANCE_COLUMNS = ("mapping", "match_on")
 
 _ARROW_SCHEMA = pa.schema(
     [
@@ -46,6 +49,7 @@ _ARROW_SCHEMA = pa.schema(
         pa.field("contact_id", pa.string()),
         pa.field("pushed_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("source", pa.string()),
+        *(pa.field(name, pa.string()) for name in PROVENANCE_COLUMNS),
     ]
 )
 
@@ -60,6 +64,7 @@ _COLUMN_HINTS: dict[str, dict[str, Any]] = {
     "contact_id": {"data_type": "text", "nullable": True},
     "pushed_at": {"data_type": "timestamp", "timezone": True, "nullable": False},
     "source": {"data_type": "text", "nullable": True},
+    **{name: {"data_type": "text", "nullable": True} for name in PROVENANCE_COLUMNS},
 }
 
 
@@ -92,10 +97,22 @@ def results_frame(
     return frame
 
 
-def load_results(pipeline: dlt.Pipeline, frame: pd.DataFrame) -> None:
-    """Append the results to ``push_results`` through dlt."""
+def load_results(
+    pipeline: dlt.Pipeline,
+    frame: pd.DataFrame,
+    provenance: Mapping[str, str | None] | None = None,
+) -> None:
+    """Append the results to ``push_results`` through dlt.
+
+    Args:
+        pipeline: The push results pipeline.
+        frame: :func:`results_frame`'s rows.
+        provenance: The run's :data:`PROVENANCE_COLUMNS` values, repeated on each row.
+    """
     if frame.empty:
         return
+    given = provenance or {}
+    frame = frame.assign(**{name: given.get(name) for name in PROVENANCE_COLUMNS})
     table = pa.Table.from_pandas(frame, schema=_ARROW_SCHEMA, preserve_index=False)
     resource = dlt.resource(  # type: ignore[call-overload]
         [table],
