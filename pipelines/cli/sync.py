@@ -118,8 +118,43 @@ class _ProgressView:
         )
 
 
+def _start_listing(base_url: str, api_key: str, max_concurrency: int) -> Any:
+    """A client already listing the contacts, or None when the settings cannot make one.
+
+    Started before dlt and the source are imported (about a second of start-up), so the
+    network works meanwhile; run_sync continues this listing. Bad settings are left for
+    run_sync to report, with its own messages.
+    """
+    # light imports only (httpx): pipelines.source would import dlt
+    from pipelines.client import LynkistClient, LynkistConfigError
+    from pipelines.contact import PAGE_LIMIT_MAX
+
+    if not api_key:
+        return None
+    try:
+        client = LynkistClient(base_url, api_key, max_concurrency=max_concurrency)
+    except LynkistConfigError:
+        return None
+    client.prefetch_contact_pages(limit=PAGE_LIMIT_MAX)  # the sync's page size
+    return client
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sync; print progress and the summary as asked."""
+    base_url, api_key = resolve_credentials(args)
+    if args.max_concurrency < 1:
+        raise UsageError("--max-concurrency must be at least 1")
+    if args.destination == "duckdb":
+        check_warehouse_directory(args.duckdb)
+    client = _start_listing(base_url, api_key, args.max_concurrency)
+    try:
+        return _run(args, base_url, api_key, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> int:
     from pipelines.client import (
         AuthenticationError,
         LynkistConfigError,
@@ -128,9 +163,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from pipelines.sync import SyncConfigError, SyncError, SyncSettings, run_sync
 
-    base_url, api_key = resolve_credentials(args)
-    if args.max_concurrency < 1:
-        raise UsageError("--max-concurrency must be at least 1")
     settings = SyncSettings(
         base_url=base_url,
         api_key=api_key,
@@ -140,17 +172,15 @@ def run(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         max_concurrency=args.max_concurrency,
     )
-    if args.destination == "duckdb":
-        check_warehouse_directory(args.duckdb)
     err = Console(stderr=True)
     show_progress = not (args.quiet or args.json) and err.is_terminal
     view = _ProgressView(err) if show_progress else None
     try:
         if view is not None:
             with view.progress:
-                summary = run_sync(settings, progress=view)
+                summary = run_sync(settings, progress=view, client=client)
         else:
-            summary = run_sync(settings)
+            summary = run_sync(settings, client=client)
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError, SyncConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (LynkistError, SyncError) as exc:

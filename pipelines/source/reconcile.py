@@ -27,7 +27,7 @@ from dlt.common.pipeline import SupportsPipeline
 
 from pipelines.client import LynkistClient
 from pipelines.client.errors import NotFoundError
-from pipelines.source.arrow import contacts_table, fingerprints
+from pipelines.source.arrow import contacts_table, fingerprints, row_fingerprints
 from pipelines.source.mirror import MAX_PASS, Decision, Mirror, read_rows, utc_now
 from pipelines.source.settings import BATCH_ROWS, PAGE_LIMIT, TIMESTAMP_TYPE
 from pipelines.source.stats import SyncStats
@@ -118,13 +118,22 @@ class Reconciler:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _decide(self, table: pa.Table, pass_no: int) -> tuple[pa.Table, int]:
-        """Filter ``table`` to the rows to emit; returns it and the count of first sightings."""
+    def _decide(self, rows: list[dict[str, Any]], pass_no: int) -> tuple[pa.Table | None, int]:
+        """The Arrow table of the rows to emit (None if none), and the count of first sightings.
+
+        Decided on the dicts: only the rows to load are converted to Arrow.
+        """
         stats, mirror = self.stats, self.mirror
-        ids: list[str] = table["id"].to_pylist()
+        try:
+            stamps = row_fingerprints(rows)
+        except ValueError:
+            # The table conversion raises the same error; should Arrow accept a form Python's
+            # parser does not, its fingerprints are the reference.
+            stamps = fingerprints(contacts_table(rows))
         mask: list[bool] = []
         distinct = 0
-        for contact_id, fp in zip(ids, fingerprints(table), strict=True):
+        for row, fp in zip(rows, stamps, strict=True):
+            contact_id: str = row["id"]
             if mirror.first_in_pass(contact_id, pass_no):
                 distinct += 1
             decision = mirror.observe(contact_id, fp, pass_no)
@@ -143,9 +152,8 @@ class Reconciler:
             elif decision is Decision.CONFLICT:
                 stats.conflict_ids.append(contact_id)
             mask.append(decision.emit)
-        if all(mask):
-            return table, distinct
-        return table.filter(pa.array(mask, pa.bool_())), distinct
+        emit = rows if all(mask) else [row for row, keep in zip(rows, mask, strict=True) if keep]
+        return (contacts_table(emit) if emit else None), distinct
 
     def _emit(self, table: pa.Table) -> pa.Table | None:
         self.stats.rows_emitted += table.num_rows
@@ -166,9 +174,9 @@ class Reconciler:
                 stats.pages_total = pages.total_pages or 0
                 rows = _valid_rows(page.data, page.page)
                 if rows:
-                    emit, seen = self._decide(contacts_table(rows), pass_no)
+                    emit, seen = self._decide(rows, pass_no)
                     distinct += seen
-                    if (batch := self._emit(emit)) is not None:
+                    if emit is not None and (batch := self._emit(emit)) is not None:
                         yield batch
                 stats.notify()
         finally:
@@ -193,8 +201,8 @@ class Reconciler:
                 raise result
             rows = _valid_rows([result], None)
             if rows:
-                emit, _ = self._decide(contacts_table(rows), pass_no)
-                if (batch := self._emit(emit)) is not None:
+                emit, _ = self._decide(rows, pass_no)
+                if emit is not None and (batch := self._emit(emit)) is not None:
                     yield batch
         if (batch := self._batcher.flush()) is not None:
             yield batch

@@ -8,7 +8,13 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.source.arrow import contacts_table, datetime_micros, fingerprints, parse_timestamps
+from pipelines.source.arrow import (
+    contacts_table,
+    datetime_micros,
+    fingerprints,
+    parse_timestamps,
+    row_fingerprints,
+)
 from pipelines.source.mirror import Decision, Mirror
 from pipelines.source.settings import ARROW_SCHEMA
 
@@ -80,6 +86,29 @@ def test_fingerprint_is_updated_at_else_created_at() -> None:
     created = datetime(2026, 5, 12, 8, 0, tzinfo=UTC)
     assert fingerprints(table) == [datetime_micros(updated), datetime_micros(created)]
     assert datetime_micros(created.replace(tzinfo=None)) == datetime_micros(created)
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        {},
+        {"updated_at": None},
+        {"updated_at": "2026-05-25T11:14:33Z"},
+        {"updated_at": "2026-05-25T13:14:33.5+02:00"},
+        {"updated_at": "2026-05-25T11:14:33.123456789Z"},  # nanoseconds: cut to micros
+        {"updated_at": "2026-05-25T11:14:33"},  # no offset: UTC
+        {"updated_at": "2026-05-25 11:14:33.000001Z"},
+        {"updated_at": None, "created_at": "1969-12-31T23:59:59.999999Z"},
+    ],
+)
+def test_row_fingerprints_match_the_tables(stamps: dict[str, Any]) -> None:
+    rows = [{**CONTACT, **stamps}]
+    assert row_fingerprints(rows) == fingerprints(contacts_table(rows))
+
+
+def test_row_fingerprints_name_a_garbage_field() -> None:
+    with pytest.raises(ValueError, match=r"'updated_at'.*'soon'"):
+        row_fingerprints([{**CONTACT, "updated_at": "soon"}])
 
 
 def test_mirror_decisions_over_one_run() -> None:
