@@ -121,15 +121,23 @@ class Reconciler:
     def _decide(self, rows: list[dict[str, Any]], pass_no: int) -> tuple[pa.Table | None, int]:
         """The Arrow table of the rows to emit (None if none), and the count of first sightings.
 
-        Decided on the dicts: only the rows to load are converted to Arrow.
+        A page of contacts the mirror does not know (a first sync) is converted to Arrow whole,
+        as all of it loads; any other page is decided on the dicts, and only its rows to load
+        are converted (a sync with nothing to load builds no Arrow array at all).
         """
         stats, mirror = self.stats, self.mirror
-        try:
-            stamps = row_fingerprints(rows)
-        except ValueError:
-            # The table conversion raises the same error; should Arrow accept a form Python's
-            # parser does not, its fingerprints are the reference.
-            stamps = fingerprints(contacts_table(rows))
+        table: pa.Table | None = None
+        if not any(row["id"] in mirror for row in rows):
+            table = contacts_table(rows)
+            stamps = fingerprints(table)
+        else:
+            try:
+                stamps = row_fingerprints(rows)
+            except ValueError:
+                # The table conversion raises the same error; should Arrow accept a form
+                # Python's parser does not, its fingerprints are the reference.
+                table = contacts_table(rows)
+                stamps = fingerprints(table)
         mask: list[bool] = []
         distinct = 0
         for row, fp in zip(rows, stamps, strict=True):
@@ -152,8 +160,11 @@ class Reconciler:
             elif decision is Decision.CONFLICT:
                 stats.conflict_ids.append(contact_id)
             mask.append(decision.emit)
-        emit = rows if all(mask) else [row for row, keep in zip(rows, mask, strict=True) if keep]
-        return (contacts_table(emit) if emit else None), distinct
+        if not any(mask):
+            return None, distinct
+        if table is not None:
+            return (table if all(mask) else table.filter(pa.array(mask, pa.bool_()))), distinct
+        return contacts_table([row for row, keep in zip(rows, mask, strict=True) if keep]), distinct
 
     def _emit(self, table: pa.Table) -> pa.Table | None:
         self.stats.rows_emitted += table.num_rows
