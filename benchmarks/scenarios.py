@@ -32,7 +32,7 @@ class Sizes:
     push_new: int = 5_000
     push_changed: int = 3_000
     push_unchanged: int = 2_000
-    naive_sample: int = 400
+    naive_sample: int = 300
     small_push_new: int = 50
     small_push_changed: int = 50
     rate_limit: float = 20.0
@@ -410,13 +410,15 @@ def _write_export(
     """
     from lynkist_sandbox.exports import build_push_export
 
+    known: list[dict] = []
     if changed + unchanged <= 50:
         url = server.base_url + API_BASE_PATH
         headers = {"Authorization": f"Bearer {_key(server)}"}
-        contacts = httpx.get(url, params={"limit": 100}, headers=headers, timeout=60).json()["data"]
-    else:
-        contacts = [c for c in server.admin.contacts(TENANT) if not c.get("archived_at")]
-    known = [c for c in contacts if c.get("email")]
+        page = httpx.get(url, params={"limit": 100}, headers=headers, timeout=60).json()["data"]
+        known = [c for c in page if c.get("email")]
+    if len(known) < changed + unchanged:
+        contacts = server.admin.contacts(TENANT)
+        known = [c for c in contacts if c.get("email") and not c.get("archived_at")]
     frame = build_push_export(known, new=new, changed=changed, unchanged=unchanged, seed=seed)
     path = ctx.workdir / f"{name}.csv"
     frame.to_csv(path, index=False)
