@@ -595,7 +595,7 @@ def big_field(ctx: Context) -> None:
             api_key=_key(server),
         )
     finished = after.returncode == 0
-    why = "" if finished else (after.stderr.strip().splitlines() or [""])[-1][:120]
+    why = "" if finished else (after.stderr.strip().splitlines() or [""])[-1][:240]
     ctx.rows.append(
         Row(
             f"7 {sz.big_field_mb} MB field",
