@@ -214,7 +214,7 @@ def full_and_incremental_sync(ctx: Context) -> None:
     """Full sync vs the wire floor, dlt rest_api and a tuned dlt pipeline; no change; 1%."""
     n = ctx.sizes.contacts
     pages = math.ceil(n / 100)
-    db = ctx.workdir / "sync" / "lynkist.duckdb"
+    db = ctx.workdir / "sync" / "lynkist_warehouse.duckdb"
     with sandbox(seed_contacts=n, seed=1, latency_ms=LATENCY_MS) as server:
         key = _key(server)
         floor_a = _floor(ctx, server, pages)
@@ -352,7 +352,7 @@ def scale_sync(ctx: Context) -> None:
     sz = ctx.sizes
     n = sz.scale_contacts
     pages = math.ceil(n / 100)
-    db = ctx.workdir / "scale" / "lynkist.duckdb"
+    db = ctx.workdir / "scale" / "lynkist_warehouse.duckdb"
     with sandbox(seed_contacts=n, seed=3, latency_ms=LATENCY_MS) as server:
         floor = float(_floor(ctx, server, pages).output["fetch_s"])
         full = _sync(ctx, server, "sync scale", db)
@@ -444,7 +444,7 @@ def push(ctx: Context) -> None:
             server,
             "push",
             csv_path,
-            workdir / "lynkist.duckdb",
+            workdir / "lynkist_warehouse.duckdb",
             "--results",
             str(workdir / "results.csv"),
         )
@@ -519,7 +519,7 @@ def rate_limited(ctx: Context) -> None:
     sz = ctx.sizes
     limit = sz.rate_limit
     s = f"5 rate limit {limit:g} req/s"
-    db = ctx.workdir / "rl_sync" / "lynkist.duckdb"
+    db = ctx.workdir / "rl_sync" / "lynkist_warehouse.duckdb"
     with sandbox(
         seed_contacts=sz.rate_contacts, seed=9, rate_limit=limit, burst=int(limit)
     ) as server:
@@ -580,7 +580,7 @@ def big_field(ctx: Context) -> None:
     """One contact with a huge ``company`` value: the sync stays within its caps and finishes."""
     sz = ctx.sizes
     size = sz.big_field_mb * 1024 * 1024
-    db = ctx.workdir / "big_field" / "lynkist.duckdb"
+    db = ctx.workdir / "big_field" / "lynkist_warehouse.duckdb"
     with sandbox(seed_contacts=sz.big_field_contacts, seed=17) as server:
         before = _sync(ctx, server, "sync before big field", db)
         contact = server.admin.contacts(TENANT)[0]

@@ -20,7 +20,7 @@ from lynkist_sandbox.exports import HUBSPOT_SAMPLE
 from lynkist_sandbox.server import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.sink import push_dataframe
-from pipelines.sync import SyncSettings, SyncSummary, run_sync
+from pipelines.source.runner import SyncSettings, SyncSummary, run_sync
 from transforms.cleaning import clean_contacts
 from transforms.csv_io import read_export
 from transforms.mapping import apply_mapping
@@ -98,14 +98,14 @@ def run_demo(
     Returns:
         The paths and the figures of every step.
     """
-    from pipelines.cli.push import _render as render_push
-    from pipelines.cli.sync import _summary_table as sync_table
+    from pipelines.cli.push import render_report as render_push
+    from pipelines.cli.sync import summary_table as sync_table
     from pipelines.report import build_report
 
     console = console or Console()
     started = time.monotonic()
     root = _fresh_dir(Path(workdir).resolve())
-    warehouse = root / "lynkist.duckdb"
+    warehouse = root / "lynkist_warehouse.duckdb"
     results_csv = root / "push-results.csv"
     sample = read_export(HUBSPOT_SAMPLE)
     syncs: list[SyncSummary] = []
@@ -173,10 +173,8 @@ def _print_locations(console: Console, result: DemoResult) -> None:
     for chart in result.charts:
         console.print(f"  chart       {chart}", highlight=False)
     console.print(
-        # The file lynkist.duckdb is DuckDB catalog "lynkist" and the dataset is schema
-        # "lynkist": a bare lynkist.contacts is ambiguous, so the hint qualifies fully.
         f"Explore: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{result.warehouse}')"
-        f".sql('select * from {result.warehouse.stem}.lynkist.contacts_current limit 5'))\"",
+        ".sql('select * from lynkist.contacts_current limit 5'))\"",
         highlight=False,
     )
     console.print(f"demo finished in {result.duration_s:.1f} s", highlight=False)

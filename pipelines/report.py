@@ -1,8 +1,9 @@
 """Charts and a self-contained HTML report over the warehouse's analysis views.
 
-Reads the views of :mod:`transforms.views` from a DuckDB warehouse through a read-only
-connection. When a view is missing (a warehouse synced before the views existed, or a push made
-after the last sync) its definition is inlined as a CTE, so the report never needs write access.
+Reads the views of :mod:`transforms.views` from the warehouse (a DuckDB file read-only, or any
+dlt SQL destination: :func:`pipelines.warehouse.reads.open_for_reads`). When a view is missing
+(a warehouse synced before the views existed, or a push made after the last sync) its
+definition is inlined as a CTE, so the report never needs write access.
 
 Every chart is a function ``data -> matplotlib Figure`` listed in ``CHARTS`` together with its
 file name, title and a one-sentence caption on how to read it; the notebook reuses them. Figures
@@ -21,13 +22,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipelines.warehouse import (
+    DEFAULT_DATASET,
+    DEFAULT_DUCKDB_FILE,
+    Warehouse,
+    WarehouseError,
+    WarehouseNotFoundError,
+)
+from pipelines.warehouse.reads import WarehouseReader, open_for_reads
 from transforms.views import ALL_VIEWS, view_definitions
 
-DEFAULT_DATASET = "lynkist"
 OUTCOME_COLORS: dict[str, str] = {
     "created": "#2e7d32",
     "updated": "#1565c0",
@@ -41,71 +48,34 @@ TOP_TAGS = 15
 LAST_RUNS = 10
 
 
-class WarehouseError(Exception):
-    """The warehouse cannot be read (missing, empty, or locked by a running sync)."""
-
-
-class WarehouseNotFoundError(WarehouseError, FileNotFoundError):
-    """The DuckDB file is missing, or holds no synced contacts yet."""
-
-
-def open_warehouse(path: str | Path, dataset: str = DEFAULT_DATASET) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB warehouse read-only, with the dataset's schema as the default schema.
+def open_warehouse(
+    path: str | Path = DEFAULT_DUCKDB_FILE,
+    dataset: str = DEFAULT_DATASET,
+    *,
+    destination: str = "duckdb",
+) -> WarehouseReader:
+    """Open a warehouse for reading (a DuckDB file read-only).
 
     Args:
-        path: The DuckDB file written by ``lynkist sync``.
+        path: The DuckDB file written by ``lynkist sync`` (destination ``duckdb``).
         dataset: The dlt dataset (schema) name.
+        destination: dlt destination name; e.g. ``postgres`` with dlt's credentials config.
 
     Returns:
-        An open read-only connection; close it when done.
+        An open reader; close it when done.
 
     Raises:
         WarehouseNotFoundError: When the file or the dataset does not exist.
-        WarehouseError: When the file cannot be opened (e.g. a sync holds the write lock).
+        WarehouseError: When the warehouse cannot be opened (e.g. a sync holds the DuckDB file).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WarehouseNotFoundError(f"no warehouse at {path}: run `lynkist sync` first")
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:  # IOException: another process holds the write lock
-        raise WarehouseError(f"cannot open {path} read-only, is a sync running? ({exc})") from None
-    schemas = con.execute(
-        "SELECT catalog_name FROM information_schema.schemata "
-        "WHERE catalog_name = current_database() AND schema_name = ?",
-        [dataset],
-    ).fetchall()
-    if not schemas:
-        con.close()
-        raise WarehouseNotFoundError(f"{path} holds no `{dataset}` dataset: run `lynkist sync`")
-    # fully qualified: the file name (catalog) may equal the schema name
-    con.execute(f'USE "{schemas[0][0]}"."{dataset}"')
-    return con
+    return open_for_reads(Warehouse(destination=destination, duckdb_path=path, dataset=dataset))
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, dict[str, str]], set[str]]:
-    rows = con.execute(
-        "SELECT table_name, column_name, data_type, t.table_type FROM information_schema.columns "
-        "JOIN information_schema.tables AS t USING (table_catalog, table_schema, table_name) "
-        "WHERE table_catalog = current_database() AND table_schema = current_schema()"
-    ).fetchall()
-    tables: dict[str, dict[str, str]] = {}
-    views: set[str] = set()
-    for table, column, data_type, table_type in rows:
-        if table_type == "VIEW":
-            views.add(table)
-        else:
-            tables.setdefault(table, {})[column] = str(data_type)
-    return tables, views
-
-
-def load_views(
-    con: duckdb.DuckDBPyConnection, *, detail_rows: int | None = None
-) -> dict[str, pd.DataFrame]:
+def load_views(con: WarehouseReader, *, detail_rows: int | None = None) -> dict[str, pd.DataFrame]:
     """Read every analysis view that the warehouse can provide into DataFrames.
 
     Args:
-        con: A connection from :func:`open_warehouse`.
+        con: A reader from :func:`open_warehouse`.
         detail_rows: Read at most this many rows of the one-row-per-contact views
             (``DETAIL_VIEWS``); None reads them whole. The charts need none of them.
 
@@ -115,10 +85,10 @@ def load_views(
     Raises:
         WarehouseNotFoundError: When the warehouse has no ``contacts`` table.
     """
-    tables, views = _tables(con)
+    tables, views = con.tables()
     if "contacts" not in tables:
         raise WarehouseNotFoundError("the warehouse holds no contacts yet: run `lynkist sync`")
-    definitions = view_definitions("duckdb", tables)
+    definitions = view_definitions(con.dialect, tables)
     frames: dict[str, pd.DataFrame] = {}
     for position, (name, _) in enumerate(definitions):
         if name in views:
@@ -128,7 +98,7 @@ def load_views(
             query = f"WITH {ctes}\nSELECT * FROM {name}"
         if detail_rows is not None and name in DETAIL_VIEWS:
             query += f"\nLIMIT {int(detail_rows)}"
-        frames[name] = con.execute(query).df()
+        frames[name] = con.frame(query)
     return frames
 
 
@@ -432,11 +402,16 @@ def render_html(
     return "\n".join(parts)
 
 
+def _source_label(warehouse: Warehouse) -> str:
+    return warehouse.duckdb_file.name if warehouse.is_duckdb else warehouse.describe()
+
+
 def build_report(
-    duckdb_path: str | Path = "lynkist.duckdb",
+    duckdb_path: str | Path = DEFAULT_DUCKDB_FILE,
     out_dir: str | Path = "report",
     *,
     dataset: str = DEFAULT_DATASET,
+    destination: str = "duckdb",
 ) -> ReportResult:
     """Write every chart as a PNG plus ``report.html`` (self-contained) into ``out_dir``.
 
@@ -444,6 +419,7 @@ def build_report(
         duckdb_path: The warehouse written by ``lynkist sync``.
         out_dir: Output directory, created when missing.
         dataset: The dlt dataset (schema) name.
+        destination: dlt destination name (``duckdb`` reads ``duckdb_path``).
 
     Returns:
         The paths written.
@@ -451,7 +427,7 @@ def build_report(
     Raises:
         WarehouseNotFoundError: When there is no warehouse or no synced contacts in it.
     """
-    con = open_warehouse(duckdb_path, dataset)
+    con = open_warehouse(duckdb_path, dataset, destination=destination)
     try:
         data = load_views(con, detail_rows=0)
     finally:
@@ -465,7 +441,7 @@ def build_report(
         path.write_bytes(chart.png)
         png_paths.append(path)
     html_path = out / "report.html"
-    html_path.write_text(render_html(charts, data, source=Path(duckdb_path).name), "utf-8")
+    html_path.write_text(render_html(charts, data, source=_source_label(con.warehouse)), "utf-8")
     return ReportResult(html_path=html_path, png_paths=png_paths)
 
 

@@ -27,8 +27,8 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.sink import push_dataframe
-from pipelines.sink.results import load_results
-from pipelines.sync import SyncSettings, make_pipeline, run_sync
+from pipelines.source.runner import SyncSettings, make_pipeline, run_sync
+from pipelines.warehouse import DEFAULT_DUCKDB_FILE
 
 SEED_CONTACTS = 500
 PG_CREDENTIALS_ENV = "DESTINATION__POSTGRES__CREDENTIALS"
@@ -106,7 +106,7 @@ def build_warehouse(
     sandbox.admin.seed("acme", SEED_CONTACTS, seed=1)
     seeded = sandbox.admin.contacts("acme")
     base_url, api_key = sandbox.base_url, sandbox.keys["acme"]["rw"]
-    duckdb_path = tmp / "lynkist.duckdb"  # the default name: catalog == dataset name
+    duckdb_path = tmp / DEFAULT_DUCKDB_FILE
     settings = SyncSettings(
         base_url=base_url,
         api_key=api_key,
@@ -131,25 +131,18 @@ def build_warehouse(
             for contact in seeded[10:13]:
                 client.update_contact(contact["id"], {"status": "customer", "tags": ["upgraded"]})
             client.create_contact({"first_name": "Late", "tags": ["upgraded", "late"]})
-        # the push keeps its mirror in DuckDB; on PostgreSQL its results are recorded there too
         push = push_dataframe(
             pd.DataFrame(PUSH_ROWS, dtype=object),
             base_url=base_url,
             api_key=api_key,
             mapping="lynkist",
-            duckdb_path=duckdb_path if destination == "duckdb" else tmp / "push-mirror.duckdb",
+            duckdb_path=duckdb_path,
+            destination=destination,
+            dataset=settings.dataset,
+            pipelines_dir=tmp / "dlt",
         )
+        assert not push.warnings, push.warnings
         pipeline = make_pipeline(settings)
-        if destination != "duckdb":
-            load_results(
-                dlt.pipeline(
-                    "lynkist_push",
-                    pipelines_dir=str(tmp / "dlt"),
-                    destination=pipeline.destination,
-                    dataset_name=settings.dataset,
-                ),
-                push.results,
-            )
         summary = run_sync(settings)  # creates the views, push_* included
     if pg_dsn is not None:  # credentials in hand, so tests can query without the env variable
         pipeline = dlt.pipeline(

@@ -35,20 +35,15 @@ Duplicates compare emails case-insensitively (trimmed) and phones ignoring forma
 apart. E.164 means ``^\\+[1-9]\\d{1,14}$``.
 
 The ``push_*`` views are created only once ``push_results`` exists (the first push creates it);
-``create_views`` is cheap and idempotent, so call it again after a push.
+``pipelines.warehouse.create_views`` creates them in a warehouse (cheap and idempotent).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
 
-import dlt
 import sqlglot
-
-logger = logging.getLogger(__name__)
 
 CONTACT_VIEWS: tuple[str, ...] = (
     "contacts_all",
@@ -171,46 +166,3 @@ def view_definitions(
     if "push_results" in tables:
         definitions += [(name, view_sql(name, dialect)) for name in PUSH_VIEWS]
     return definitions
-
-
-def _dataset_tables(client: Any) -> dict[str, dict[str, str]]:
-    rows = client.execute_sql(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = %s",
-        client.dataset_name,
-    )
-    tables: dict[str, dict[str, str]] = {}
-    for table, column, data_type in rows or []:
-        tables.setdefault(table, {})[column] = str(data_type)
-    for view in ALL_VIEWS:  # our own views show up in information_schema too
-        tables.pop(view, None)
-    return tables
-
-
-def create_views(pipeline: dlt.Pipeline) -> list[str]:
-    """(Re)create the analysis views in the pipeline's dataset.
-
-    Runs in one transaction: views are dropped (in reverse dependency order) and recreated, so
-    a changed column type in the warehouse never leaves a stale view behind.
-
-    Args:
-        pipeline: A dlt pipeline with a DuckDB or PostgreSQL destination that has loaded
-            ``contacts`` (and, for the push views, ``push_results``).
-
-    Returns:
-        The names of the views created, in creation order; empty when the destination's SQL
-        dialect is not supported or nothing has been loaded yet.
-    """
-    with pipeline.sql_client() as client:
-        dialect = client.capabilities.sqlglot_dialect
-        if dialect not in SUPPORTED_DIALECTS:
-            logger.warning("analysis views are not available for the %s dialect", dialect)
-            return []
-        definitions = view_definitions(dialect, _dataset_tables(client))
-        with client.begin_transaction():
-            for name in reversed(ALL_VIEWS):
-                client.execute_sql(f"DROP VIEW IF EXISTS {client.make_qualified_table_name(name)}")
-            for name, select in definitions:
-                qualified = client.make_qualified_table_name(name)
-                client.execute_sql(f"CREATE VIEW {qualified} AS\n{select}")
-    return [name for name, _ in definitions]

@@ -1,54 +1,67 @@
-"""Up-front checks that a command can write its files, before it makes any API call.
-
-``os.access`` is not enough: it says yes to root everywhere, also on a read-only mount or a
-pseudo file system such as ``/proc``, and the command would then fail half-way (after a push's
-writes, say) with a traceback. So a directory counts as writable only once a file was actually
-created in it.
+"""The warehouse flags every warehouse command shares, and up-front checks that a command can
+write its files before it makes any API call (the probe is
+:func:`pipelines.warehouse.cannot_create_in`: ``os.access`` says yes to root everywhere).
 """
 
 from __future__ import annotations
 
-import tempfile
+import argparse
 from pathlib import Path
 
 from pipelines.cli import UsageError
+from pipelines.warehouse import (
+    DEFAULT_DATASET,
+    DEFAULT_DESTINATION,
+    DEFAULT_DUCKDB_FILE,
+    Warehouse,
+    WarehouseConfigError,
+    cannot_create_in,
+)
 
 
-def cannot_create_in(directory: Path) -> str | None:
-    """Why no file can be created in ``directory``, or ``None`` when one can.
+def add_warehouse_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """Declare ``--duckdb``, ``--destination`` and ``--dataset`` (every warehouse command).
 
     Args:
-        directory: An existing directory.
-
-    Returns:
-        The operating system's reason (e.g. "Permission denied"), or ``None``.
+        parser: The sub-command's parser.
+        what: What the warehouse holds for this command, for the help text.
     """
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".lynkist-probe-"):
-            pass
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-    return None
+    parser.add_argument(
+        "--duckdb",
+        metavar="FILE",
+        default=DEFAULT_DUCKDB_FILE,
+        help=f"DuckDB warehouse file with {what} (default: {DEFAULT_DUCKDB_FILE} in the "
+        "working directory)",
+    )
+    parser.add_argument(
+        "--destination",
+        metavar="NAME",
+        default=DEFAULT_DESTINATION,
+        help="dlt destination, e.g. postgres (credentials from DESTINATION__<NAME>__CREDENTIALS "
+        f"or .dlt/secrets.toml); default {DEFAULT_DESTINATION}",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=DEFAULT_DATASET,
+        help=f"dataset (schema); default {DEFAULT_DATASET}",
+    )
 
 
-def check_warehouse_directory(path: str | Path, *, flag: str = "--duckdb") -> None:
-    """Fail with a usage error when no file can be created beside the DuckDB warehouse.
+def warehouse_from_args(args: argparse.Namespace) -> Warehouse:
+    """The warehouse named by :func:`add_warehouse_arguments`' flags."""
+    return Warehouse(destination=args.destination, duckdb_path=args.duckdb, dataset=args.dataset)
 
-    A missing directory or a directory given as the file are left to the sync's own checks,
-    which name them.
+
+def check_warehouse(args: argparse.Namespace) -> None:
+    """Fail with a usage error, before any API call, when the warehouse cannot be written.
 
     Raises:
-        UsageError: The warehouse's directory exists but refuses new files.
+        UsageError: The check's message (:meth:`Warehouse.check_writable`).
     """
-    db = Path(path).expanduser().resolve()
-    if db.is_dir() or not db.parent.is_dir():
-        return
-    reason = cannot_create_in(db.parent)
-    if reason:
-        raise UsageError(
-            f"{flag} {path}: cannot create files in {db.parent} ({reason}) — choose a "
-            "warehouse file in a directory you can write"
-        )
+    try:
+        warehouse_from_args(args).check_writable()
+    except WarehouseConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_output_file(path: str | Path, *, flag: str) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import check_output_file, check_warehouse_directory
+from pipelines.cli.paths import add_warehouse_arguments, check_output_file, check_warehouse
+from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
 _SAMPLE = 10
@@ -64,18 +64,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--results", metavar="FILE", help="also write the outcomes as CSV")
     add_connection_arguments(parser)
-    parser.add_argument(
-        "--duckdb",
-        default="lynkist.duckdb",
-        metavar="FILE",
-        help="warehouse file with the mirror and push_results (default: lynkist.duckdb)",
-    )
+    add_warehouse_arguments(parser, what="the mirror and push_results")
     parser.add_argument(
         "--max-concurrency",
         type=int,
-        default=16,
+        default=DEFAULT_PUSH_CONCURRENCY,
         metavar="N",
-        help="most requests in flight (fewer after 429s; default: 16)",
+        help=f"most requests in flight (fewer after 429s; default: {DEFAULT_PUSH_CONCURRENCY})",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -129,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
         PermissionDeniedError,
     )
     from pipelines.sink import PushSettings, PushUsageError, run_push
-    from pipelines.sink.journal import PushLockedError
-    from pipelines.sync import SyncError
+    from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
@@ -150,20 +144,22 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tags,
         default_region=args.default_region or None,
         duckdb_path=args.duckdb,
+        destination=args.destination,
+        dataset=args.dataset,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
     )
-    _check_writable(Path(args.duckdb))
+    check_warehouse(args)
     if args.results:
         check_output_file(args.results, flag="--results")
     try:
         with _progress(console, quiet=args.quiet or args.json) as progress:
             report = run_push(df, settings, progress=progress)
-    except PushUsageError as exc:
+    except (PushUsageError, WarehouseConfigError) as exc:
         raise UsageError(str(exc)) from None
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except (PushLockedError, SyncError) as exc:
+    except WarehouseError as exc:
         errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
         return EXIT_FAILURE
     except LynkistError as exc:
@@ -179,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_json_summary(report), default=str))
     elif not args.quiet:
-        _render(console, report)
+        render_report(console, report)
     for warning in report.warnings:
         errors.print(f"lynkist push: warning: {warning}", markup=False, highlight=False)
     if report.fatal:
@@ -193,15 +189,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return EXIT_OK if report.ok else EXIT_ROWS_FAILED
-
-
-def _check_writable(path: Path) -> None:
-    directory = path.resolve().parent
-    if not directory.is_dir():
-        raise UsageError(f"--duckdb {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--duckdb {path}: not writable — choose a warehouse file you can write")
-    check_warehouse_directory(path)
 
 
 class _progress:
@@ -249,7 +236,8 @@ def _json_summary(report: Any) -> dict[str, Any]:
     }
 
 
-def _render(console: Any, report: Any) -> None:
+def render_report(console: Any, report: Any) -> None:
+    """Print a push's summary, plan sample and problems (``lynkist push``, ``lynkist demo``)."""
     from rich.table import Table
 
     summary = report.summary

@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 
 from pipelines.cli import EXIT_OK, UsageError
+from pipelines.cli.paths import add_warehouse_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,20 +16,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="render charts and an HTML report from the warehouse",
         description="Render the analysis charts as PNG files plus a self-contained report.html "
-        "(images embedded, opens without network) from a DuckDB warehouse written by "
-        "`lynkist sync`.",
+        "(images embedded, opens without network) from a warehouse written by `lynkist sync` "
+        "(DuckDB, opened read-only, or any dlt destination).",
     )
-    parser.add_argument(
-        "--duckdb",
-        default="lynkist.duckdb",
-        metavar="FILE",
-        help="warehouse file (default: lynkist.duckdb)",
-    )
+    add_warehouse_arguments(parser, what="the synced contacts")
     parser.add_argument(
         "--out", default="report", metavar="DIR", help="output directory (default: report)"
-    )
-    parser.add_argument(
-        "--dataset", default="lynkist", help="dataset (schema) in the warehouse (default: lynkist)"
     )
     parser.set_defaults(func=run)
 
@@ -39,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.report import WarehouseError, build_report
 
     try:
-        result = build_report(args.duckdb, args.out, dataset=args.dataset)
+        result = build_report(
+            args.duckdb, args.out, dataset=args.dataset, destination=args.destination
+        )
     except WarehouseError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:

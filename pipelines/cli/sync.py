@@ -20,7 +20,8 @@ from rich.table import Table
 
 from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import check_warehouse_directory
+from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
+from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,20 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_connection_arguments(parser)
-    parser.add_argument(
-        "--duckdb",
-        metavar="FILE",
-        default="lynkist.duckdb",
-        help="DuckDB warehouse file (default: lynkist.duckdb in the working directory)",
-    )
-    parser.add_argument(
-        "--destination",
-        metavar="NAME",
-        default="duckdb",
-        help="dlt destination, e.g. postgres (credentials from DESTINATION__<NAME>__CREDENTIALS "
-        "or .dlt/secrets.toml); default duckdb",
-    )
-    parser.add_argument("--dataset", default="lynkist", help="dataset (schema); default lynkist")
+    add_warehouse_arguments(parser, what="the contacts")
     parser.add_argument(
         "--full-refresh",
         action="store_true",
@@ -58,9 +46,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-concurrency",
         type=int,
-        default=8,
+        default=DEFAULT_MAX_CONCURRENCY,
         metavar="N",
-        help="requests in flight (default 8; fewer automatically when the API throttles)",
+        help=f"requests in flight (default {DEFAULT_MAX_CONCURRENCY}; fewer automatically when "
+        "the API throttles)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
@@ -68,7 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _summary_table(summary: Any) -> Table:
+def summary_table(summary: Any) -> Table:
+    """The sync summary as a table (``lynkist sync``, ``lynkist demo``)."""
     table = Table(title="lynkist sync", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -144,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
     base_url, api_key = resolve_credentials(args)
     if args.max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")
-    if args.destination == "duckdb":
-        check_warehouse_directory(args.duckdb)
+    check_warehouse(args)  # before any API call
     client = _start_listing(base_url, api_key, args.max_concurrency)
     try:
         return _run(args, base_url, api_key, client)
@@ -161,7 +150,8 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
         LynkistError,
         PermissionDeniedError,
     )
-    from pipelines.sync import SyncConfigError, SyncError, SyncSettings, run_sync
+    from pipelines.source.runner import SyncSettings, run_sync
+    from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
     settings = SyncSettings(
         base_url=base_url,
@@ -181,9 +171,14 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
                 summary = run_sync(settings, progress=view, client=client)
         else:
             summary = run_sync(settings, client=client)
-    except (AuthenticationError, PermissionDeniedError, LynkistConfigError, SyncConfigError) as exc:
+    except (
+        AuthenticationError,
+        PermissionDeniedError,
+        LynkistConfigError,
+        WarehouseConfigError,
+    ) as exc:
         raise UsageError(str(exc)) from None
-    except (LynkistError, SyncError) as exc:
+    except (LynkistError, WarehouseError) as exc:
         print(f"lynkist sync: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # one line for the scheduler's log, never a traceback
@@ -193,7 +188,7 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
         print(json.dumps(summary.to_dict()))
     elif not args.quiet:
         out = Console()
-        out.print(_summary_table(summary))
+        out.print(summary_table(summary))
         if summary.rows_written == 0:
             out.print("No changes since the last sync: 0 rows written.")
         else:

@@ -32,6 +32,7 @@ from pipelines.client.paginator import ContactPaginator
 from pipelines.client.redaction import Secret, redact
 from pipelines.client.retry import RetryEvent, RetryPolicy, was_sent
 from pipelines.contact import API_BASE_PATH, BULK_MAX_ITEMS, PAGE_LIMIT_MAX
+from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 
 __all__ = ["USER_AGENT", "LynkistClient"]
 
@@ -115,7 +116,7 @@ class LynkistClient:
         api_key: str,
         *,
         timeout: float = 30.0,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -275,6 +276,34 @@ class LynkistClient:
             self._prefetched[1].close()
         pages = self.iter_contact_pages(limit=limit)
         self._prefetched = (limit, pages.start(start_buffer=buffer))
+
+    def iter_search_pages(
+        self,
+        *,
+        search_term: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = PAGE_LIMIT_MAX,
+    ) -> ContactPaginator:
+        """Every page of ``POST /contacts/search``, paginated like :meth:`iter_contact_pages`.
+
+        Args:
+            search_term: Free-text filter.
+            status: Exact status filter.
+            tag: Contacts carrying this tag.
+            limit: Page size, 1-100.
+
+        Returns:
+            A :class:`ContactPaginator`; ``close()`` it to stop early (``total_pages`` is known
+            after the first page).
+        """
+
+        def fetch(page: int) -> ContactPage:
+            return self.search_contacts(
+                search_term=search_term, status=status, tag=tag, page=page, limit=limit
+            )
+
+        return ContactPaginator(fetch, limiter=self.limiter)
 
     def get_contact(self, contact_id: str) -> dict[str, Any]:
         """``GET /contacts/{id}``.

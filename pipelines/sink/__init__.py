@@ -5,8 +5,9 @@
 
 Modules: :mod:`.keys` (match keys), :mod:`.plan` (diff against the mirror), :mod:`.execute`
 (bulk creates, concurrent PATCHes, rounds), :mod:`.reconcile` (lookups after a lost bulk
-answer), :mod:`.journal` (push lock, in-flight journal), :mod:`.mirror` (read the warehouse),
-:mod:`.results` (push_results, CSV, summary), :mod:`.push` (the whole run).
+answer), :mod:`.journal` (in-flight journal), :mod:`.candidates` (which mirror rows a push reads),
+:mod:`.results` (push_results, CSV, summary), :mod:`.push` (the push runner). The warehouse
+side — pipeline, lock, mirror queries, views — is :mod:`pipelines.warehouse`.
 """
 
 from pipelines.sink.plan import Plan, PlannedRow, build_plan

@@ -1,7 +1,7 @@
-"""Guards around a push against one warehouse: an exclusive lock and an in-flight journal.
+"""The in-flight journal of a push (the push holds the warehouse's lock meanwhile:
+:func:`pipelines.warehouse.warehouse_lock`, so two pushes never plan against the same mirror).
 
-The lock keeps two pushes of one warehouse from planning against the same mirror and both
-creating the same rows. The journal records when the last ``POST /contacts/bulk`` was sent; a
+The journal records when the last ``POST /contacts/bulk`` was sent; a
 push killed while a bulk call was in flight leaves it behind, and the next push waits until
 that call can no longer be running on the server (its timeout) before it refreshes the mirror
 and re-plans — so that a batch committed late is seen as existing rather than created again.
@@ -9,62 +9,11 @@ and re-plans — so that a batch committed late is seen as existing rather than 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO
-
-
-class PushLockedError(RuntimeError):
-    """Another push holds the lock of this warehouse."""
-
-
-class PushLock:
-    """Exclusive, process-wide lock (``flock``; released by the OS if the holder dies).
-
-    Args:
-        path: The lock file.
-        wait_s: How long to wait for another push to finish before giving up.
-    """
-
-    def __init__(self, path: Path, *, wait_s: float = 30.0) -> None:
-        self.path = path
-        self.wait_s = wait_s
-        self._handle: IO[str] | None = None
-
-    def __enter__(self) -> PushLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    raise PushLockedError(
-                        f"another push is running against this warehouse (lock {self.path}); "
-                        "wait for it to finish"
-                    ) from None
-                time.sleep(0.2)
-        self._handle = handle
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
 
 
 class InflightJournal:

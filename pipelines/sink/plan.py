@@ -333,6 +333,14 @@ def build_plan(
     return Plan(planned, match_on)
 
 
+def input_keys(
+    rows: pd.DataFrame, match_on: MatchKey, default_region: str | None = "US"
+) -> set[str]:
+    """The normalized match keys of cleaned input rows (what the mirror must be read for)."""
+    keys = (_row_key(match_on, record, default_region) for record in _records(rows))
+    return {key for key in keys if key is not None}
+
+
 def _row_key(match_on: MatchKey, record: dict[str, Any], region: str | None) -> str | None:
     if match_on.kind == "custom":
         custom = as_dict(record.get("custom_fields"))

@@ -1,4 +1,9 @@
-"""Push a CRM export into Lynkist: map, clean, refresh the mirror, plan, execute, record.
+"""The push runner: map, clean, refresh the mirror, plan, execute, record.
+
+Cost: one incremental sync (the API has no filter, so that is one listing scan), a read of only
+the mirror rows the input can match (:mod:`.candidates`), ⌈creates/100⌉ bulk calls plus one
+PATCH per changed row, one search per created row to learn its id (bulk answers carry none),
+and one refresh of the views. Never a second scan.
 
 Resume and no duplicates: a push keeps no journal of its own progress to replay. Each run
 re-plans from a freshly synced mirror, so rows a killed (or failed) run already created now
@@ -24,25 +29,32 @@ import dlt
 import pandas as pd
 
 from pipelines.client import LynkistClient, LynkistError
+from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
+from pipelines.sink.candidates import candidate_filter
 from pipelines.sink.execute import Execution, RowResult, execute_plan
-from pipelines.sink.journal import InflightJournal, PushLock
-from pipelines.sink.keys import MatchKey, key_of, parse_match_on
-from pipelines.sink.mirror import empty_mirror, load_mirror
-from pipelines.sink.plan import Plan, as_dict, build_plan
+from pipelines.sink.journal import InflightJournal
+from pipelines.sink.keys import MatchKey, parse_match_on
+from pipelines.sink.plan import Plan, build_plan, input_keys
+from pipelines.sink.reconcile import find_existing
 from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
-from pipelines.sync import (
-    SyncConfigError,
-    SyncError,
-    SyncSettings,
-    make_pipeline,
-    pipeline_location,
-    run_sync,
+from pipelines.source.runner import SyncSettings, run_sync, warehouse_of
+from pipelines.warehouse import (
+    DEFAULT_DATASET,
+    DEFAULT_DESTINATION,
+    DEFAULT_DUCKDB_FILE,
+    Warehouse,
+    WarehouseConfigError,
+    count_live,
+    create_views,
+    empty_mirror,
+    live_contacts,
+    warehouse_lock,
 )
-from transforms.views import create_views
 
 log = logging.getLogger(__name__)
 
-PUSH_PIPELINE_NAME = "lynkist_push"
+#: How long a push waits for another run (a sync, another push) to release the warehouse.
+LOCK_WAIT_S = 30.0
 
 
 class PushUsageError(ValueError):
@@ -100,10 +112,13 @@ class PushSettings:
     clear_empty: bool = False
     tags: Literal["union", "replace"] = "union"
     default_region: str | None = "US"
-    duckdb_path: str | Path = "lynkist.duckdb"
-    dataset: str = "lynkist"
+    duckdb_path: str | Path = DEFAULT_DUCKDB_FILE
+    destination: str = DEFAULT_DESTINATION
+    dataset: str = DEFAULT_DATASET
+    pipelines_dir: str | Path | None = None
+    lock_wait_s: float = LOCK_WAIT_S
     results_path: str | Path | None = None
-    max_concurrency: int = 16
+    max_concurrency: int = DEFAULT_PUSH_CONCURRENCY
     timeout: float = 30.0
     max_rounds: int = 5
     inflight_grace_s: float | None = None
@@ -161,56 +176,73 @@ def _sync_settings(settings: PushSettings) -> SyncSettings:
         base_url=settings.base_url,
         api_key=settings.api_key,
         duckdb_path=str(settings.duckdb_path),
+        destination=settings.destination,
         dataset=settings.dataset,
+        pipelines_dir=settings.pipelines_dir,
         max_concurrency=settings.max_concurrency,
         timeout=settings.timeout,
+        # the push refreshes the views once, after recording its results
+        create_views=False,
     )
 
 
-def _refresh(settings: PushSettings) -> dlt.Pipeline:
-    sync_settings = _sync_settings(settings)
+def _warehouse(settings: PushSettings) -> Warehouse:
+    warehouse = warehouse_of(_sync_settings(settings))
     try:
-        run_sync(sync_settings)
-        return make_pipeline(sync_settings)
-    except SyncConfigError as exc:
+        warehouse.check_writable()
+    except WarehouseConfigError as exc:
+        raise PushUsageError(str(exc)) from None
+    return warehouse
+
+
+def _refresh(settings: PushSettings) -> None:
+    try:
+        run_sync(_sync_settings(settings))
+    except WarehouseConfigError as exc:
         raise PushUsageError(str(exc)) from None
 
 
-def _mirror_pipeline(settings: PushSettings) -> dlt.Pipeline:
-    try:
-        return make_pipeline(_sync_settings(settings))
-    except SyncConfigError as exc:
-        raise PushUsageError(str(exc)) from None
+def _read_mirror(warehouse: Warehouse, pipeline: dlt.Pipeline, where: str | None) -> pd.DataFrame:
+    """The live contacts the plan needs: those ``where`` selects (see :mod:`.candidates`)."""
+    if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
+        return empty_mirror()  # nothing synced yet; do not create the file for a dry run
+    return live_contacts(pipeline, where=where)
 
 
-def _results_pipeline(mirror_pipeline: dlt.Pipeline, settings: PushSettings) -> dlt.Pipeline:
-    return dlt.pipeline(
-        pipeline_name=PUSH_PIPELINE_NAME,
-        pipelines_dir=mirror_pipeline.pipelines_dir,
-        destination=mirror_pipeline.destination,
-        dataset_name=settings.dataset,
-    )
+def _count_live(warehouse: Warehouse, pipeline: dlt.Pipeline) -> int:
+    if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
+        return 0
+    return count_live(pipeline)
 
 
-def _fill_created_ids(
-    results: list[RowResult], mirror: pd.DataFrame, match_on: MatchKey, region: str | None
-) -> None:
-    missing = {r.match_key: r for r in results if r.outcome == "created" and not r.contact_id}
-    if not missing or mirror.empty:
-        return
-    for record in mirror.to_dict("records"):
-        contact = {str(k): v for k, v in record.items()}
-        if match_on.kind == "custom":
-            contact["custom_fields"] = as_dict(contact.get("custom_fields"))
-        key = key_of(match_on, contact, region)
-        row = missing.get(key)
-        if row is not None:
-            row.contact_id = str(contact["id"])
+def _learn_created_ids(
+    settings: PushSettings, plan: Plan, results: list[RowResult], match_on: MatchKey
+) -> int:
+    """Fill the ids of created rows by targeted look-ups; returns the requests made.
 
-
-def _paths(settings: PushSettings) -> tuple[Path, Path]:
-    directory, name = pipeline_location(_sync_settings(settings))
-    return directory / f"{name}.push.lock", directory / f"{name}.push-inflight.json"
+    ``POST /contacts/bulk`` answers carry no ids, so each created row is searched for by its
+    most selective value and matched on its normalized key
+    (:func:`pipelines.sink.reconcile.find_existing`): O(rows) requests, never a tenant scan. A
+    row not found keeps no id (the next sync brings the contact into the mirror anyway).
+    """
+    missing = [r for r in results if r.outcome == "created" and not r.contact_id and r.match_key]
+    if not missing:
+        return 0
+    planned = {row.row_number: row for row in plan.rows}
+    rows = [planned[r.row_number] for r in missing if r.row_number in planned]
+    with LynkistClient(
+        settings.base_url,
+        settings.api_key,
+        timeout=settings.timeout,
+        max_concurrency=settings.max_concurrency,
+    ) as client:
+        found = find_existing(
+            client, rows, match_on=match_on, default_region=settings.default_region, scan=False
+        )
+        requests = client.stats.snapshot().requests
+    for result in missing:
+        result.contact_id = found.get(result.row_number)
+    return requests
 
 
 def push_dataframe(
@@ -225,10 +257,13 @@ def push_dataframe(
     clear_empty: bool = False,
     tags: Literal["union", "replace"] = "union",
     default_region: str | None = "US",
-    duckdb_path: str | Path = "lynkist.duckdb",
+    duckdb_path: str | Path = DEFAULT_DUCKDB_FILE,
+    destination: str = DEFAULT_DESTINATION,
+    dataset: str = DEFAULT_DATASET,
+    pipelines_dir: str | Path | None = None,
     results_path: str | Path | None = None,
     mapping_overrides: Mapping[str, str | None] | None = None,
-    max_concurrency: int = 16,
+    max_concurrency: int = DEFAULT_PUSH_CONCURRENCY,
     timeout: float = 30.0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PushReport:
@@ -241,11 +276,16 @@ def push_dataframe(
         mapping: ``auto``, ``hubspot``, ``salesforce``, ``lynkist`` or ``{column: target}``.
         match_on: ``email`` (default), ``phone``, ``id`` or ``custom_fields.<key>``.
         dry_run: Plan only: no write call.
-        refresh: Sync the mirror before planning (and after pushing, to learn created ids).
+        refresh: Sync the mirror before planning (and look up the ids of created rows after).
         clear_empty: Let empty cells clear stored values.
         tags: ``union`` (add to stored tags) or ``replace``.
         default_region: Region for phone numbers without a country code.
         duckdb_path: The warehouse (DuckDB file) holding the mirror and ``push_results``.
+        destination: dlt destination of the warehouse (``duckdb`` or e.g. ``postgres``, with
+            credentials from dlt's config).
+        dataset: The warehouse's dataset (schema).
+        pipelines_dir: dlt working directory (default: beside the DuckDB file, or
+            ``.lynkist/pipelines`` in the working directory).
         results_path: Also write the results as CSV here.
         mapping_overrides: User mapping entries that win over the preset.
         max_concurrency: Upper bound of concurrent requests.
@@ -271,6 +311,9 @@ def push_dataframe(
         tags=tags,
         default_region=default_region,
         duckdb_path=duckdb_path,
+        destination=destination,
+        dataset=dataset,
+        pipelines_dir=pipelines_dir,
         results_path=results_path,
         max_concurrency=max_concurrency,
         timeout=timeout,
@@ -295,7 +338,7 @@ def run_push(
     valid, rejected = _prepare(df, settings)
     _check_match_column(match_key, valid, rejected)
     run_id = f"push-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    lock_path, journal_path = _paths(settings)
+    warehouse = _warehouse(settings)
     timings: dict[str, float] = {}
     warnings: list[str] = []
 
@@ -303,8 +346,8 @@ def run_push(
         if progress is not None:
             progress(stage, done, total)
 
-    with PushLock(lock_path):
-        journal = InflightJournal(journal_path)
+    with warehouse_lock(warehouse, command="push", wait_s=settings.lock_wait_s):
+        journal = InflightJournal(warehouse.state_path(".push-inflight.json"))
         grace = settings.inflight_grace_s
         waited = journal.wait_for_previous(settings.timeout if grace is None else grace)
         if waited:
@@ -312,12 +355,11 @@ def run_push(
         t0 = time.monotonic()
         if settings.refresh:
             note("refresh")
-            mirror_pipeline = _refresh(settings)
-        else:
-            mirror_pipeline = _mirror_pipeline(settings)
-        mirror = load_mirror(mirror_pipeline) if Path(settings.duckdb_path).exists() else None
-        if mirror is None:
-            mirror = empty_mirror()
+            _refresh(settings)
+        mirror_pipeline = warehouse.pipeline()
+        where = candidate_filter(match_key, input_keys(valid, match_key, settings.default_region))
+        mirror = _read_mirror(warehouse, mirror_pipeline, where)
+        tenant_size = _count_live(warehouse, mirror_pipeline)
         timings["refresh_s"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -371,7 +413,7 @@ def run_push(
                     settle_s=settings.timeout,
                     before_bulk=journal.mark_sent,
                     progress=advance,
-                    tenant_size=len(mirror),
+                    tenant_size=tenant_size,
                 )
                 stats = client.stats.snapshot()
         finally:
@@ -382,19 +424,17 @@ def run_push(
 
         results = execution.results
         created = sum(1 for r in results if r.outcome == "created")
+        lookup_requests = 0
         if settings.refresh and created and not (execution.fatal or execution.unavailable):
             t0 = time.monotonic()
-            note("refresh")
+            note("lookup")
             try:
-                mirror_pipeline = _refresh(settings)
-                _fill_created_ids(
-                    results, load_mirror(mirror_pipeline), match_key, settings.default_region
-                )
-            except (LynkistError, SyncError, PushUsageError) as exc:
+                lookup_requests = _learn_created_ids(settings, plan, results, match_key)
+            except LynkistError as exc:
                 # The writes are done and their outcomes known; only created ids are missing,
-                # and the next push's refresh brings them into the mirror.
-                warnings.append(f"could not refresh the mirror after the push: {exc}")
-            timings["refresh_after_s"] = time.monotonic() - t0
+                # and the next sync brings the contacts into the mirror.
+                warnings.append(f"could not look up the ids of the created contacts: {exc}")
+            timings["lookup_s"] = time.monotonic() - t0
 
         frame = results_frame(run_id, results)
         # The CSV first: the outcomes reach the user even if the warehouse load fails.
@@ -407,7 +447,7 @@ def run_push(
                 warnings.append(f"could not write the results CSV {settings.results_path}: {exc}")
         t0 = time.monotonic()
         try:
-            results_pipeline = _results_pipeline(mirror_pipeline, settings)
+            results_pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
             load_results(results_pipeline, frame)
             # The sync after the push rebuilt the views before push_results had this run (or
             # existed at all): refresh them so the push_* views show it right away.
@@ -426,6 +466,7 @@ def run_push(
         "reconciled_found": execution.stats.reconciled_found,
         "resent": execution.stats.resent,
         "requests": stats.requests,
+        "lookup_requests": lookup_requests,
         "retries": stats.retries,
         "throttled": stats.throttled,
         "duration_s": time.monotonic() - started,

@@ -53,15 +53,16 @@ def _search_one(
     term = _search_term(row)
     if term is None:
         return None
-    page = 1
-    while page <= _MAX_SEARCH_PAGES:
-        result = client.search_contacts(search_term=term, page=page, limit=100)
-        for contact in result.data:
-            if _contact_key(match_on, contact, region) == row.match_key:
-                return str(contact["id"])
-        if not result.has_next:
-            break
-        page += 1
+    pages = client.iter_search_pages(search_term=term, limit=100)
+    try:
+        for result in pages:
+            for contact in result.data:
+                if _contact_key(match_on, contact, region) == row.match_key:
+                    return str(contact["id"])
+            if (pages.total_pages or 0) > _MAX_SEARCH_PAGES:
+                return None  # too common a term: the listing scan decides
+    finally:
+        pages.close()
     return None
 
 

@@ -1,6 +1,6 @@
 """Push outcomes: the results frame, the ``push_results`` warehouse table, the CSV, a summary.
 
-``push_results`` is appended through dlt (its own pipeline, ``lynkist_push``, in the same
+``push_results`` is appended through dlt (its own pipeline, ``<sync pipeline>_push``, in the same
 warehouse and dataset as the mirror), one row per input row of every push.
 """
 

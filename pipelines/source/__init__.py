@@ -5,8 +5,13 @@ Usage (what ``lynkist sync`` does, minus locking and the summary)::
     import dlt
     from pipelines.source import lynkist_source
 
-    pipeline = dlt.pipeline("lynkist", destination="duckdb", dataset_name="lynkist")
+    pipeline = dlt.pipeline("crm", destination="duckdb", dataset_name="lynkist")
     pipeline.run(lynkist_source("https://api.lynkist.io", api_key))
+
+(dlt names that DuckDB file ``crm.duckdb``; a file named like the dataset would make DuckDB's
+catalog and schema collide.) For row lineage (a ``_dlt_load_id`` column on ``contacts``) set
+dlt's ``normalize.parquet_normalizer.add_dlt_load_id = true``, as the warehouse layer does for
+its own pipelines.
 
 Each run lists every contact (the API has no server-side filter), compares each with the copy
 in the warehouse and loads only what is new, changed or archived; see
@@ -22,13 +27,12 @@ from collections.abc import Iterator, Sequence
 
 import dlt
 import pyarrow as pa
-from dlt.common.configuration.container import Container
-from dlt.common.pipeline import PipelineContext, SupportsPipeline
-from dlt.common.storages.load_package import load_package_state
+from dlt.common.pipeline import SupportsPipeline
 from dlt.extract import DltResource
 
 from pipelines.client import LynkistClient
-from pipelines.source.mirror import Mirror, load_mirror
+from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
+from pipelines.source.mirror import Mirror, load_fingerprints
 from pipelines.source.reconcile import Reconciler
 from pipelines.source.settings import (
     BATCH_ROWS,
@@ -60,19 +64,9 @@ if _noise_filter not in logging.getLogger("dlt").filters:
     logging.getLogger("dlt").addFilter(_noise_filter)
 
 
-def _active_pipeline() -> SupportsPipeline | None:
-    context = Container()[PipelineContext]
-    return context.pipeline() if context.is_active() else None
-
-
-def _with_load_id(table: pa.Table) -> pa.Table:
-    """Add ``_dlt_load_id`` (dlt leaves it out of Arrow tables by default): row lineage."""
-    try:
-        load_id = load_package_state()["load_id"]
-    except Exception:  # outside a pipeline extract (e.g. iterating the source directly)
-        return table
-    column = pa.array([load_id] * table.num_rows, pa.string())
-    return table.append_column(pa.field("_dlt_load_id", pa.string(), nullable=False), column)
+def _active_pipeline() -> SupportsPipeline:
+    """The pipeline running this extract: its destination holds the mirror to compare with."""
+    return dlt.current.pipeline()
 
 
 def contacts_resource(
@@ -105,7 +99,7 @@ def contacts_resource(
         try:
             pipeline = _active_pipeline()
             counters.set_phase("mirror")
-            mirror = Mirror() if full_refresh else load_mirror(pipeline)
+            mirror = Mirror() if full_refresh else load_fingerprints(pipeline)
             reconciler = Reconciler(
                 client,
                 mirror,
@@ -115,9 +109,7 @@ def contacts_resource(
                 max_rescans=max_rescans,
                 batch_rows=batch_rows,
             )
-            tables = reconciler.refresh(only_ids) if only_ids is not None else reconciler.run()
-            for table in tables:
-                yield _with_load_id(table)
+            yield from (reconciler.refresh(only_ids) if only_ids is not None else reconciler.run())
         finally:
             if close_client:
                 client.close()
@@ -146,7 +138,7 @@ def lynkist_source(
     only_ids: Sequence[str] | None = None,
     page_limit: int = PAGE_LIMIT,
     max_rescans: int = MAX_RESCANS,
-    max_concurrency: int = 8,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
 ) -> DltResource:
     """Lynkist contacts, incrementally: new, changed and archived contacts since the last run.
 

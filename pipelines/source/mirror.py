@@ -28,7 +28,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from pipelines.source.arrow import datetime_micros, to_json_text
 from pipelines.source.settings import MIRROR_QUERY_BATCH, TABLE_NAME, TIMESTAMP_TYPE
 
-__all__ = ["Decision", "Mirror", "load_mirror", "read_rows"]
+__all__ = ["Decision", "Mirror", "load_fingerprints", "read_rows"]
 
 #: Fingerprint of a contact without any timestamp (never produced by a sane API).
 NO_FINGERPRINT = -(1 << 62)
@@ -156,7 +156,7 @@ def _has_table(pipeline: SupportsPipeline) -> bool:
     return TABLE_NAME in schema.tables and bool(schema.get_table_columns(TABLE_NAME))
 
 
-def load_mirror(pipeline: SupportsPipeline | None) -> Mirror:
+def load_fingerprints(pipeline: SupportsPipeline | None) -> Mirror:
     """Read ``{id: (fingerprint, is_deleted)}`` of every row of the contacts table.
 
     Args:

@@ -23,7 +23,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.sink import PushSettings, run_push
-from pipelines.sync import run_sync
+from pipelines.source.runner import run_sync
 from tests.chaos.conftest import report
 from tests.chaos.test_scan_race import live_marked_deleted
 from tests.sink.conftest import create_contacts, live_contacts, write_calls

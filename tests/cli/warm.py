@@ -37,7 +37,7 @@ PRELOAD = (
     "lynkist_sandbox.faults",
     "pipelines.sink",
     "pipelines.sink.journal",
-    "pipelines.sync",
+    "pipelines.source.runner",
     "transforms.csv_io",
     "transforms.mapping",
     "dlt",

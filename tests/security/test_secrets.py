@@ -36,7 +36,7 @@ from pipelines.client import (
     ValidationError,
 )
 from pipelines.sink import PushSettings, run_push
-from pipelines.sync import SyncSettings, run_sync
+from pipelines.source.runner import SyncSettings, run_sync
 from tests.cli.warm import run_commands
 
 KEYS = {

@@ -1,4 +1,4 @@
-"""The push lock and the in-flight journal that make a killed push safe to run again."""
+"""The in-flight journal that makes a killed push safe to run again."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
-from pipelines.sink.journal import InflightJournal, PushLock, PushLockedError
+from pipelines.sink.journal import InflightJournal
 
 
 def test_journal_waits_out_a_recent_bulk_call_of_a_killed_run(tmp_path: Path) -> None:
@@ -27,15 +25,3 @@ def test_journal_ignores_an_old_record(tmp_path: Path) -> None:
     path = tmp_path / "inflight.json"
     path.write_text(json.dumps({"sent_at": time.time() - 60, "pid": 1}))
     assert InflightJournal(path).wait_for_previous(30.0) == 0.0
-
-
-def test_push_lock_is_exclusive(tmp_path: Path) -> None:
-    path = tmp_path / "push.lock"
-    with (
-        PushLock(path),
-        pytest.raises(PushLockedError, match="another push"),
-        PushLock(path, wait_s=0.2),
-    ):
-        pass
-    with PushLock(path, wait_s=0.2):  # released on exit
-        pass

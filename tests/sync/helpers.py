@@ -13,7 +13,7 @@ import pandas as pd
 
 from lynkist_sandbox import SandboxServer
 from pipelines.client import RetryPolicy
-from pipelines.sync import SyncSettings, make_pipeline
+from pipelines.source.runner import SyncSettings, make_pipeline
 
 TEXT_FIELDS = ("first_name", "last_name", "phone", "email", "company", "job_title", "status")
 JSON_FIELDS = ("tags", "custom_fields")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from lynkist_sandbox import SandboxServer
@@ -105,6 +106,15 @@ def test_configuration_mistakes_exit_2_with_one_line(
     assert "Traceback" not in err
 
 
+#: Opens a DuckDB file read-write, says so, and keeps it open until stdin closes.
+HOLD_OPEN = (
+    "import duckdb, sys\n"
+    "con = duckdb.connect(sys.argv[1])\n"
+    "print('open', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
 def test_read_only_key_is_enough_and_failures_exit_1(
     sb: SandboxServer,
     tmp_path: Path,
@@ -117,12 +127,15 @@ def test_read_only_key_is_enough_and_failures_exit_1(
     assert main([*base, "--api-key", sb.keys["acme"]["ro"]]) == 0
     assert main([*base, "--api-key", sb.keys["acme"]["wo"]]) == 2
     assert "contacts:read" in capsys.readouterr().err
-    # the warehouse is held open elsewhere (a notebook, say): exit 1, one line
-    held = duckdb.connect(db)
+    # the warehouse is held open by another process (a notebook, say): exit 1, one line
+    held = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
+        assert held.stdout is not None and held.stdout.readline() == b"open\n"
         assert main([*base, "--api-key", sb.keys["acme"]["ro"]]) == 1
     finally:
-        held.close()
+        held.communicate(timeout=120)
     err = capsys.readouterr().err
     assert err.startswith("lynkist sync: error: cannot open the warehouse: ")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

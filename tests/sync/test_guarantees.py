@@ -10,7 +10,7 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sync import make_pipeline, run_sync
+from pipelines.source.runner import make_pipeline, run_sync
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
-from pipelines.sync import SyncSettings, lock_path, pipeline_location, run_sync
+from pipelines.source.runner import SyncSettings, run_sync, warehouse_of
+from pipelines.warehouse import DEFAULT_DUCKDB_FILE, lock_path
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 DRIVER = (
     "import sys\n"
     "from pipelines.cli import main\n"
-    "import pipelines.sync, pipelines.source, transforms.views\n"
+    "import pipelines.source.runner, pipelines.source, transforms.views\n"
     "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
     "sys.stdin.readline()\n"
     "sys.exit(main(sys.argv[1:]))\n"
@@ -85,26 +86,26 @@ def test_concurrent_sync_fails_fast_and_corrupts_nothing(sb: SandboxServer, tmp_
     (dlt_dir / "config.toml").write_text(f'[sources.lynkist]\nbase_url = "{sb.base_url}"\n')
     first = Driver(["sync", "--quiet"], cwd=tmp_path, env=_clean_env())
     second = Driver(["sync"], cwd=tmp_path, env=_clean_env())
-    lock = lock_path(SyncSettings(duckdb_path=tmp_path / "lynkist.duckdb"))
+    lock = lock_path(warehouse_of(SyncSettings(duckdb_path=tmp_path / DEFAULT_DUCKDB_FILE)))
 
     first.go()
-    _wait_for(lambda: lock.exists() and lock.read_text() == str(first.proc.pid), "first lock")
+    _wait_for(lambda: lock.exists() and lock.read_text() == f"{first.proc.pid} sync", "first lock")
     second.go()
     code, _, err = second.finish()
     assert first.proc.poll() is None, "the second sync should fail while the first runs"
     assert code == 1
     assert f"another lynkist sync (pid {first.proc.pid}) is running" in err
-    assert str(tmp_path / "lynkist.duckdb") in err
+    assert str(tmp_path / DEFAULT_DUCKDB_FILE) in err
 
     code, out, err = first.finish()
     assert (code, out) == (0, ""), err
     sb.admin.set_settings(latency_ms=0)
-    assert_warehouse_matches_server(tmp_path / "lynkist.duckdb", sb)
+    assert_warehouse_matches_server(tmp_path / DEFAULT_DUCKDB_FILE, sb)
 
 
 def _pipeline_dir(settings: SyncSettings) -> Path:
-    pipelines_dir, name = pipeline_location(settings)
-    return pipelines_dir / name
+    warehouse = warehouse_of(settings)
+    return warehouse.working_dir / warehouse.pipeline_name_resolved
 
 
 def _normalized_package(settings: SyncSettings) -> bool:
@@ -140,10 +141,10 @@ def test_kill_9_then_the_next_run_completes(
         cwd=tmp_path,
         env=env,
     )
-    lock = lock_path(settings)
+    lock = lock_path(warehouse_of(settings))
     victim.go()
     if kill_at == "scan":
-        _wait_for(lambda: lock.read_text() == str(victim.proc.pid), "the victim's lock")
+        _wait_for(lambda: lock.read_text() == f"{victim.proc.pid} sync", "the victim's lock")
         time.sleep(0.3)
     else:
         _wait_for(

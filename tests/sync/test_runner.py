@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -10,15 +11,14 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.client import AuthenticationError, LynkistClient, RetryPolicy, ServerError
-from pipelines.sync import (
+from pipelines.source.runner import (
     SyncConfigError,
-    SyncLockedError,
     SyncSettings,
     make_pipeline,
-    pipeline_location,
     run_sync,
-    warehouse_lock,
+    warehouse_of,
 )
+from pipelines.warehouse import WarehouseConfigError, WarehouseLockedError, warehouse_lock
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 
 
@@ -87,11 +87,26 @@ def test_second_sync_on_the_same_warehouse_fails_at_once(sb: SandboxServer, tmp_
     """While one sync holds the lock, another fails immediately and touches nothing."""
     sb.admin.seed("acme", 20, seed=14)
     settings = sync_settings(sb, tmp_path / "w.duckdb")
-    with warehouse_lock(settings):
+    taken, release = threading.Event(), threading.Event()
+
+    def other_sync() -> None:  # another thread: the lock is reentrant only in its holder's
+        with warehouse_lock(warehouse_of(settings), command="sync"):
+            taken.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=other_sync)
+    holder.start()
+    try:
+        assert taken.wait(60)
         started = time.monotonic()
-        with pytest.raises(SyncLockedError, match=r"another lynkist sync \(pid \d+\) is running"):
+        with pytest.raises(
+            WarehouseLockedError, match=r"another lynkist sync \(pid \d+\) is running"
+        ):
             run_sync(settings)
         assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        holder.join(60)
     assert not (tmp_path / "w.duckdb").exists()
     assert sb.admin.requests() == []
     # once released, syncing works
@@ -129,7 +144,7 @@ def test_api_key_never_reaches_disk_or_logs(
         "error": str(excinfo.value) + repr(excinfo.value),
     }
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    pipelines_dir, _ = pipeline_location(settings)
+    pipelines_dir = warehouse_of(settings).working_dir
     assert any(p.name.startswith("trace") for p in pipelines_dir.rglob("*")), "no trace to grep"
     assert len(files) > 10
     for secret in (key, bad.api_key):
@@ -177,7 +192,7 @@ def test_two_warehouses_never_share_state(sb: SandboxServer, tmp_path: Path) -> 
     sb.admin.seed("globex", 30, seed=19)
     acme = sync_settings(sb, tmp_path / "acme.duckdb")
     globex = sync_settings(sb, tmp_path / "globex.duckdb", tenant="globex")
-    assert pipeline_location(acme) != pipeline_location(globex)
+    assert warehouse_of(acme).pipeline_name_resolved != warehouse_of(globex).pipeline_name_resolved
 
     assert run_sync(acme).new == 50
     assert run_sync(globex).new == 30
@@ -190,7 +205,7 @@ def test_unwritable_warehouse_and_missing_key_are_config_errors(
     sb: SandboxServer, tmp_path: Path
 ) -> None:
     settings = sync_settings(sb, tmp_path / "missing-dir" / "w.duckdb")
-    with pytest.raises(SyncConfigError, match="does not exist"):
+    with pytest.raises(WarehouseConfigError, match="does not exist"):
         run_sync(settings)
     settings = sync_settings(sb, tmp_path / "w.duckdb")
     settings.api_key = ""

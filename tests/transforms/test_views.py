@@ -12,13 +12,13 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipelines.warehouse import create_views
 from tests.analysis_support import DemoWarehouse, duckdb_warehouse, postgres_warehouse  # noqa: F401
 from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from transforms.views import (
     ALL_VIEWS,
     CONTACT_VIEWS,
     contacts_all_sql,
-    create_views,
     view_definitions,
     view_sql,
 )

@@ -1,14 +1,14 @@
-"""Run one sync: the dlt pipeline per warehouse, an exclusive lock, and the summary.
+"""The sync runner: the source into a warehouse, under its lock, with a summary.
 
-``run_sync`` is what ``lynkist sync`` (and the benchmarks, and the demo) call::
+``run_sync`` is what ``lynkist sync`` (and the push's refresh, the benchmarks, the demo) call::
 
-    summary = run_sync(SyncSettings(base_url=url, api_key=key, duckdb_path="lynkist.duckdb"))
+    summary = run_sync(SyncSettings(base_url=url, api_key=key))
 
-Each warehouse gets its own dlt working directory (``.lynkist/pipelines`` beside the DuckDB file,
-or in the working directory for other destinations), so two warehouses never share dlt state.
-A sync holds an exclusive, non-blocking file lock on that warehouse: a second one fails at once
-with :class:`SyncLockedError`. Killed at any point, the next run first loads whatever dlt had
-already extracted (merge on ``id`` makes that idempotent), then syncs as usual.
+The warehouse side (pipeline per destination, lock, crash recovery, views) is
+:mod:`pipelines.warehouse`. A sync takes the warehouse's lock without waiting: a second run
+fails at once with :class:`~pipelines.warehouse.WarehouseLockedError`. Killed at any point, the
+next run first loads whatever dlt had already extracted (merge on ``id`` makes that
+idempotent), then syncs as usual.
 
 The API key is handed to the HTTP client only: it is not a dlt config value here, so it never
 reaches dlt's state, trace or the warehouse, and ``SyncSettings`` leaves it out of its repr.
@@ -17,55 +17,52 @@ reaches dlt's state, trace or the warehouse, and ``SyncSettings`` leaves it out 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
-import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.common.destination import Destination
-from dlt.common.destination.exceptions import DestinationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
+from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 from pipelines.source import lynkist_source
 from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, TABLE_NAME
 from pipelines.source.stats import SyncStats
+from pipelines.warehouse import (
+    DEFAULT_DATASET,
+    DEFAULT_DUCKDB_FILE,
+    Warehouse,
+    WarehouseConfigError,
+    WarehouseError,
+    create_views,
+    finish_pending,
+    warehouse_lock,
+)
 
 __all__ = [
     "SyncConfigError",
     "SyncError",
-    "SyncLockedError",
     "SyncSettings",
     "SyncSummary",
-    "lock_path",
     "make_pipeline",
-    "pipeline_location",
     "run_sync",
-    "warehouse_lock",
+    "warehouse_of",
 ]
 
 ProgressCallback = Callable[[SyncStats], None]
 
 
-class SyncError(Exception):
+class SyncError(WarehouseError):
     """A sync failed for a reason other than the API (destination, views, ...)."""
 
 
-class SyncConfigError(SyncError):
-    """The sync cannot start: bad settings (missing key, unwritable warehouse path, ...)."""
-
-
-class SyncLockedError(SyncError):
-    """Another sync holds this warehouse's lock."""
+class SyncConfigError(SyncError, WarehouseConfigError):
+    """The sync cannot start: bad settings (missing key, missing destination credentials)."""
 
 
 @dataclass
@@ -87,19 +84,19 @@ class SyncSettings:
         timeout: Seconds per network operation.
         page_limit: Contacts per page (1-100).
         max_rescans: Extra full scans allowed when the listing shifts during a scan.
-        create_views: Refresh the analysis views (``transforms.views``) after loading.
+        create_views: Refresh the analysis views (:func:`pipelines.warehouse.create_views`).
         retry: The client's retry policy (default: the client's).
     """
 
     base_url: str = DEFAULT_BASE_URL
     api_key: str = field(default="", repr=False)
-    duckdb_path: str | os.PathLike[str] = "lynkist.duckdb"
+    duckdb_path: str | os.PathLike[str] = DEFAULT_DUCKDB_FILE
     destination: str = "duckdb"
-    dataset: str = "lynkist"
+    dataset: str = DEFAULT_DATASET
     full_refresh: bool = False
     pipelines_dir: str | os.PathLike[str] | None = None
     pipeline_name: str | None = None
-    max_concurrency: int = 8
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     timeout: float = 30.0
     page_limit: int = PAGE_LIMIT
     max_rescans: int = MAX_RESCANS
@@ -164,182 +161,26 @@ class SyncSummary:
         return data
 
 
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def _slug(text: str) -> str:
-    return _SLUG.sub("_", text.lower()).strip("_") or "x"
-
-
-def pipeline_location(settings: SyncSettings) -> tuple[Path, str]:
-    """The dlt working directory and pipeline name of the settings' warehouse."""
-    if settings.destination == "duckdb":
-        db = Path(settings.duckdb_path).expanduser().resolve()
-        default_dir = db.parent / ".lynkist" / "pipelines"
-        default_name = f"lynkist_{_slug(db.stem)}_{_slug(settings.dataset)}"
-    else:
-        default_dir = Path.cwd() / ".lynkist" / "pipelines"
-        default_name = f"lynkist_{_slug(settings.destination)}_{_slug(settings.dataset)}"
-    pipelines_dir = (
-        Path(settings.pipelines_dir).expanduser().resolve()
-        if settings.pipelines_dir
-        else default_dir
+def warehouse_of(settings: SyncSettings) -> Warehouse:
+    """The :class:`~pipelines.warehouse.Warehouse` the settings point at."""
+    return Warehouse(
+        destination=settings.destination,
+        duckdb_path=settings.duckdb_path,
+        dataset=settings.dataset,
+        pipelines_dir=settings.pipelines_dir,
+        pipeline_name=settings.pipeline_name,
     )
-    return pipelines_dir, settings.pipeline_name or default_name
-
-
-def lock_path(settings: SyncSettings) -> Path:
-    """The lock file that serializes syncs of the settings' warehouse."""
-    pipelines_dir, name = pipeline_location(settings)
-    return pipelines_dir / f"{name}.lock"
-
-
-def _describe(settings: SyncSettings) -> str:
-    if settings.destination == "duckdb":
-        return str(Path(settings.duckdb_path).expanduser().resolve())
-    return f"{settings.destination} dataset {settings.dataset!r}"
-
-
-def _check_writable(settings: SyncSettings) -> None:
-    if settings.destination != "duckdb":
-        return
-    db = Path(settings.duckdb_path).expanduser().resolve()
-    if db.is_dir():
-        raise SyncConfigError(
-            f"--duckdb {db} is a directory; give a file path such as {db}/lynkist.duckdb"
-        )
-    if not db.parent.is_dir():
-        raise SyncConfigError(
-            f"cannot create the warehouse {db}: directory {db.parent} does not exist"
-        )
-    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
-        raise SyncConfigError(f"cannot write the warehouse {db}: permission denied")
-
-
-#: Catalog name under which the warehouse file is attached (see :func:`duckdb_destination`).
-WAREHOUSE_CATALOG = "lynkist_warehouse"
-
-
-#: DuckDB's cap on its own buffers (it spills to disk beyond): the merge's dedup of a large
-#: load would otherwise grow with the tenant, and a scheduled sync should keep a flat footprint.
-DUCKDB_MEMORY_LIMIT = "128MB"
-
-
-def duckdb_destination(db: Path, primary: Path) -> Any:
-    """A dlt DuckDB destination writing into ``db``, attached under a fixed catalog name.
-
-    DuckDB names a database file's catalog after the file: ``lynkist.duckdb`` becomes catalog
-    ``lynkist``, the same name as the default dataset (schema) ``lynkist``, and DuckDB then
-    rejects dlt's ``lynkist.<table>`` references as ambiguous. So dlt opens a small private
-    ``primary`` file and the warehouse is attached as :data:`WAREHOUSE_CATALOG`, made the
-    session's default catalog on every connection dlt opens. The file itself is an ordinary
-    DuckDB database (its WAL beside it), readable by any DuckDB client.
-    """
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-    primary.parent.mkdir(parents=True, exist_ok=True)
-    quoted = str(db).replace("'", "''")
-    credentials = DuckDbCredentials(
-        str(primary),
-        statements=[f"ATTACH IF NOT EXISTS '{quoted}' AS {WAREHOUSE_CATALOG}"],
-        local_config={"schema": f"{WAREHOUSE_CATALOG}.main"},
-        global_config={"memory_limit": DUCKDB_MEMORY_LIMIT},
-    )
-    return dlt.destinations.duckdb(credentials=credentials)
 
 
 def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
-    """The dlt pipeline of the settings' warehouse (created on first use).
+    """The sync pipeline of the settings' warehouse (created on first use).
 
     Raises:
-        SyncConfigError: When the DuckDB path cannot be written.
+        WarehouseConfigError: When the warehouse cannot be written or the destination is unknown.
     """
-    _check_writable(settings)
-    pipelines_dir, name = pipeline_location(settings)
-    destination: Any
-    if settings.destination == "duckdb":
-        db = Path(settings.duckdb_path).expanduser().resolve()
-        destination = duckdb_destination(db, pipelines_dir / f"{name}.catalog.duckdb")
-    else:
-        try:
-            destination = Destination.from_reference(settings.destination)
-        except (DestinationException, ImportError) as exc:
-            raise SyncConfigError(
-                f"unknown destination {settings.destination!r}: use a dlt destination name "
-                "such as duckdb or postgres"
-            ) from exc
-    return dlt.pipeline(
-        pipeline_name=name,
-        pipelines_dir=str(pipelines_dir),
-        destination=destination,
-        dataset_name=settings.dataset,
-    )
-
-
-@contextlib.contextmanager
-def warehouse_lock(settings: SyncSettings) -> Iterator[Path]:
-    """Hold the warehouse's exclusive lock for the block; fail at once if it is taken.
-
-    An ``flock`` on a file: the kernel releases it when the holder exits, even on ``kill -9``,
-    so a crashed sync never leaves a stale lock behind.
-
-    Raises:
-        SyncLockedError: Another process holds the lock.
-        SyncConfigError: The lock file cannot be created.
-    """
-    path = lock_path(settings)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle: TextIO = open(path, "a+")  # noqa: SIM115 - held for the whole block
-    except OSError as exc:
-        raise SyncConfigError(f"cannot create the sync lock file {path}: {exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip()
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise SyncLockedError(
-                f"another lynkist sync{who} is running on {_describe(settings)}; "
-                "nothing was changed — run again when it has finished"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield path
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    finally:
-        handle.close()
-
-
-def _finish_pending(pipeline: dlt.Pipeline) -> int:
-    """Normalize and load packages an interrupted run left behind; returns how many.
-
-    dlt commits a normalized package by renaming it into ``load/normalized`` and then deleting
-    the extracted one; a kill between those two steps leaves both, and dlt would then normalize
-    the extracted copy again and fail to commit it over the existing one. The committed package
-    is complete (the rename is atomic), so the stale extracted copy is dropped first.
-    """
-    packages = 0
-    normalized = set(pipeline.list_normalized_load_packages())
-    for load_id in pipeline.list_extracted_load_packages():
-        if load_id in normalized:
-            shutil.rmtree(Path(pipeline.working_dir, "normalize", "extracted", load_id))
-    if pipeline.list_extracted_load_packages():
-        pipeline.normalize()
-    pending = pipeline.list_normalized_load_packages()
-    if pending:
-        packages = len(pending)
-        pipeline.load()
-    return packages
+    warehouse = warehouse_of(settings)
+    warehouse.check_writable()
+    return warehouse.pipeline()
 
 
 def _missing_config(exc: ConfigFieldMissingException, destination: str) -> SyncConfigError:
@@ -359,7 +200,7 @@ def _root_cause(exc: BaseException, destination: str) -> BaseException:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, LynkistError | SyncError):
+        if isinstance(current, LynkistError | WarehouseError):
             return current
         if isinstance(current, ConfigFieldMissingException):
             return _missing_config(current, destination)
@@ -368,13 +209,9 @@ def _root_cause(exc: BaseException, destination: str) -> BaseException:
     return exc
 
 
-def _create_views(pipeline: dlt.Pipeline) -> list[str]:
+def _refresh_views(pipeline: dlt.Pipeline) -> list[str]:
     try:
-        from transforms.views import create_views
-    except ImportError:
-        return []
-    try:
-        return list(create_views(pipeline))
+        return create_views(pipeline)
     except Exception as exc:
         raise SyncError(
             f"the contacts were loaded, but creating the analysis views failed: {exc}"
@@ -420,22 +257,24 @@ def run_sync(
         The summary (``rows_written == 0`` when nothing changed on the server).
 
     Raises:
-        SyncConfigError: Missing API key or unwritable warehouse.
-        SyncLockedError: Another sync is running on this warehouse.
+        WarehouseConfigError: Missing API key, unwritable warehouse, missing credentials.
+        WarehouseLockedError: Another run holds this warehouse's lock.
         LynkistError: The API failed (authentication, permissions, exhausted retries, ...).
         SyncError: The destination or the views failed.
     """
     if not settings.api_key:
         raise SyncConfigError("no API key: set LYNKIST_API_KEY or pass --api-key")
     started = time.monotonic()
-    pipeline = make_pipeline(settings)
+    warehouse = warehouse_of(settings)
+    warehouse.check_writable()
+    pipeline = warehouse.pipeline()
     stats = SyncStats(on_progress=progress)
     summary = SyncSummary(
-        destination=settings.destination, dataset=settings.dataset, warehouse=_describe(settings)
+        destination=settings.destination, dataset=settings.dataset, warehouse=warehouse.describe()
     )
-    with warehouse_lock(settings):
+    with warehouse_lock(warehouse, command="sync"):
         try:
-            summary.resumed_packages = _finish_pending(pipeline)
+            summary.resumed_packages = finish_pending(pipeline)
             with contextlib.ExitStack() as owned:
                 api = client or owned.enter_context(
                     LynkistClient(
@@ -481,7 +320,7 @@ def run_sync(
                 raise cause from None
             raise SyncError(_step_message(exc)) from exc
         if settings.create_views:
-            summary.views = _create_views(pipeline)
+            summary.views = _refresh_views(pipeline)
     summary.new = stats.new
     summary.updated = stats.updated
     summary.restored = stats.restored

@@ -1,0 +1,74 @@
+"""A push costs what the export costs: one listing scan (the refresh), no second one.
+
+100 rows into a 20,000-contact tenant whose mirror is fresh: the refresh is one incremental
+sync (the API has no filter, so one scan of the listing), then ⌈creates/100⌉ bulk calls, one
+PATCH per changed row and O(rows) searches to learn the created ids. The old push synced and
+read the whole tenant twice (before planning and again after writing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from lynkist_sandbox import SandboxServer
+from pipelines.sink import push_dataframe
+from pipelines.source.runner import SyncSettings, run_sync
+
+TENANT_SIZE = 20_000
+NEW, CHANGED, UNCHANGED = 60, 30, 10
+PAGE = 100
+
+
+def _kind(entry: dict[str, object]) -> str:
+    path, method = str(entry["path"]), entry["method"]
+    if path.endswith("/search"):
+        return "search"
+    if path.endswith("/bulk"):
+        return "bulk"
+    if method == "GET" and path.rstrip("/").endswith("/contacts"):
+        return "list"
+    return f"{method} one"
+
+
+def test_100_row_push_into_20k_tenant_scans_once(sb: SandboxServer, tmp_path: Path) -> None:
+    sb.admin.seed("acme", TENANT_SIZE, seed=41)
+    key = sb.keys["acme"]["rw"]
+    db = tmp_path / "w.duckdb"
+    run_sync(SyncSettings(base_url=sb.base_url, api_key=key, duckdb_path=db, create_views=False))
+
+    stored = [c for c in sb.admin.contacts("acme") if c["email"]][: CHANGED + UNCHANGED]
+    rows = [
+        {"first_name": c["first_name"], "email": c["email"], "company": f"Changed {i}"}
+        for i, c in enumerate(stored[:CHANGED])
+    ]
+    rows += [{"first_name": c["first_name"], "email": c["email"]} for c in stored[CHANGED:]]
+    rows += [{"first_name": f"New{i}", "email": f"new{i}@cost.test"} for i in range(NEW)]
+    sb.admin.clear_requests()
+
+    report = push_dataframe(
+        pd.DataFrame(rows, dtype=object),
+        base_url=sb.base_url,
+        api_key=key,
+        mapping="lynkist",
+        duckdb_path=db,
+    )
+
+    assert report.ok, report.summary
+    outcomes = Counter(report.results["outcome"])
+    assert outcomes == {"created": NEW, "updated": CHANGED, "unchanged": UNCHANGED}
+    kinds = Counter(_kind(e) for e in sb.admin.requests())
+    one_scan = math.ceil(TENANT_SIZE / PAGE)
+    assert kinds["list"] <= one_scan, f"more than one listing scan: {kinds}"
+    assert kinds["bulk"] == math.ceil(NEW / PAGE)
+    assert kinds["PATCH one"] == CHANGED
+    assert kinds["search"] <= NEW, kinds  # the created ids, one look-up each at most
+    assert set(kinds) <= {"list", "bulk", "PATCH one", "search"}, kinds
+    created = report.results[report.results["outcome"] == "created"]
+    assert created["contact_id"].notna().all(), "created ids not learned"
+    by_email = {c["email"]: c["id"] for c in sb.admin.contacts("acme")}
+    for row in created.itertuples():
+        assert by_email[str(row.match_key)] == row.contact_id
