@@ -39,7 +39,10 @@ class Layout:
         preset: The :data:`transforms.mapping.PRESETS` entry that reads it.
         columns: ``(header, source)`` pairs. A source is a Lynkist field, ``custom_fields.<key>``,
             ``custom_fields`` (JSON), ``tags`` (``;``-joined), ``status:lifecycle`` (status as a
-            HubSpot label) or ``meta.<name>`` (a column the mapping ignores).
+            HubSpot label) or ``meta.<name>`` (filled by the generator: ``meta.mobile`` a
+            mobile number, which the preset reads as the phone when the phone is empty;
+            ``meta.created`` a creation date, which the preset ignores). Each header reads back
+            through its preset as its source (``tests/test_samples.py`` checks it).
     """
 
     name: str
@@ -62,7 +65,7 @@ LAYOUTS: Final[dict[str, Layout]] = {
             ("Job Title", "job_title"),
             ("Lifecycle Stage", "status:lifecycle"),
             ("Lead Status", "custom_fields.hubspot_lead_status"),
-            ("Contact owner", "meta.owner"),
+            ("Contact owner", "custom_fields.owner"),
             ("Create Date", "meta.created"),
             ("City", "custom_fields.city"),
             ("Country/Region", "custom_fields.country"),
@@ -217,11 +220,32 @@ def _phones(rng: np.random.Generator, n: int) -> pd.Series:
         area + "-" + exchange + "-" + line,
         "+1 " + area + " " + exchange + " " + line,
         area + "." + exchange + "." + line,
-        "+44 20 " + np.asarray([e[:4] for e in eight], dtype=object) + " " + line,
+        # London numbers are 020 3/7/8…: other first digits are not valid UK numbers.
+        "+44 20 7" + np.asarray([e[:3] for e in eight], dtype=object) + " " + line,
         "+91 9" + np.asarray([e[:4] for e in eight], dtype=object) + " " + line + "0",
         "+49 30 " + eight,
     ]
     return pd.Series(np.choose(styles, forms), dtype=object)
+
+
+def _places_for(rng: np.random.Generator, phones: pd.Series) -> np.ndarray:
+    """A place per row in the phone's own country, so the push reads every phone right: a
+    national (US) number in a row saying "Germany" would be read — and rejected — as German."""
+    by_country: dict[str, list[int]] = {}
+    for i, (_, country) in enumerate(PLACES):
+        by_country.setdefault(country, []).append(i)
+    prefixes = {"+44": "United Kingdom", "+91": "India", "+49": "Germany", "+1": "United States"}
+    place = rng.choice(len(PLACES), size=len(phones))
+    pick = rng.random(len(phones))
+    for row, number in enumerate(phones.tolist()):
+        if not number:
+            continue
+        country = next(
+            (c for p, c in prefixes.items() if str(number).startswith(p)), "United States"
+        )
+        options = by_country[country] + by_country[""]
+        place[row] = options[int(pick[row] * len(options))]
+    return place
 
 
 def generate_export(
@@ -286,7 +310,7 @@ def generate_export(
     moved = (phone != "") & (rng.random(n) < (0.08 if has_mobile else 0.0))
     mobile = mobile.where(~moved, phone)
     phone = phone.where(~moved, "")
-    place = rng.choice(len(PLACES), size=n)
+    place = _places_for(rng, phone.where(phone != "", mobile))
     created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900 * 86400, n), "s")
 
     fields: dict[str, pd.Series] = {
@@ -302,7 +326,7 @@ def generate_export(
         "custom_fields.hubspot_lead_status": _text(_pick(rng, LEAD_STATUSES, n)),
         "custom_fields.lead_source": _text(_pick(rng, LEAD_SOURCES, n)),
         "custom_fields.department": _text(_pick(rng, DEPARTMENTS, n)),
-        "meta.owner": _text(_pick(rng, OWNERS, n)),
+        "custom_fields.owner": _text(_pick(rng, OWNERS, n)),
         "meta.created": pd.Series(created.strftime("%Y-%m-%d %H:%M"), dtype=object),
     }
     if layout.name == "hubspot":

@@ -1,6 +1,6 @@
 """Request and response bodies of the public API, as pydantic models.
 
-The request models enforce the reference's limits (``pipelines.contact``); unknown fields are
+The request models enforce the reference's limits (``transforms.contact``); unknown fields are
 rejected (``extra="forbid"``) so a misspelt field name fails loudly instead of being dropped.
 The response models exist for the OpenAPI document: responses are serialized from stored JSON.
 """
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.contact import (
+from transforms.contact import (
     BULK_MAX_ITEMS,
     FIRST_NAME_MAX,
     FIRST_NAME_MIN,

@@ -27,7 +27,8 @@ from lynkist_sandbox.models import (
 )
 from lynkist_sandbox.service import ContactService, IdempotencyConflictError, WriteResult
 from lynkist_sandbox.store import ContactFilter, dumps
-from pipelines.contact import API_BASE_PATH, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
+from pipelines.contact import API_BASE_PATH
+from transforms.contact import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 

@@ -12,7 +12,7 @@ What the data looks like:
   the last six digits varied, keeping only variants ``phonenumbers`` calls valid (same length, so
   every number is also *possible*); about 15 % have no phone;
 * lower-case ASCII e-mails, unique within one call, at ``.test``/``example.*`` domains (reserved,
-  never deliverable), valid per :func:`pipelines.contact.normalize_email`; about 12 % have none;
+  never deliverable), valid per :func:`transforms.contact.normalize_email`; about 12 % have none;
 * company (80 %), job title (75 %), status ``active``/``lead``/``customer``/``None``, 0-4 tags,
   a ``custom_fields`` object (sometimes empty);
 * ``created_at`` spread over the two years before ``now``; ``updated_at`` after it (and not after
@@ -193,7 +193,7 @@ def generate_contacts(
             the current UTC day, so output stays identical all day and never lies in the future.
 
     Returns:
-        Contact dicts with every field of :data:`pipelines.contact.CONTACT_FIELDS`, oldest first.
+        Contact dicts with every field of :data:`transforms.contact.CONTACT_FIELDS`, oldest first.
 
     Raises:
         ValueError: When ``n`` < 0 or ``updated_share`` is outside [0, 1].

@@ -17,7 +17,7 @@ from typing import Any
 
 from lynkist_sandbox.clock import normalize_ts
 from lynkist_sandbox.db import Database
-from pipelines.contact import CONTACT_FIELDS
+from transforms.contact import CONTACT_FIELDS
 
 SEARCH_FIELDS = ("first_name", "last_name", "email", "company")
 #: Separates fields in ``search_text`` so a term never matches across two fields.

@@ -1,62 +1,11 @@
-"""The Lynkist contact object: its fields and the limits the API enforces.
+"""Where the Lynkist Contacts API lives.
 
-One place for the rules, shared by the sandbox (which enforces them) and by the cleaning
-transforms (which reject rows the API would reject, and no more).
+The contact object itself (fields, limits, the email rule) is :mod:`transforms.contact`.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-import email_validator
-
 API_BASE_PATH: Final = "/api/v1/public/contacts"
 DEFAULT_BASE_URL: Final = "https://api.lynkist.io"
-
-#: Fields a client may send on create / PATCH.
-WRITABLE_FIELDS: Final = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "job_title",
-    "status",
-    "tags",
-    "custom_fields",
-)
-#: Nullable writable fields (PATCH with null clears them).
-NULLABLE_FIELDS: Final = ("last_name", "phone", "email", "company", "job_title", "status")
-#: Every field of the contact object, in the reference's order.
-CONTACT_FIELDS: Final = ("id", *WRITABLE_FIELDS, "created_at", "updated_at")
-
-FIRST_NAME_MIN: Final = 1
-FIRST_NAME_MAX: Final = 255
-PHONE_MAX: Final = 20
-BULK_MAX_ITEMS: Final = 100
-PAGE_LIMIT_MAX: Final = 100
-PAGE_LIMIT_DEFAULT: Final = 20
-
-
-def normalize_email(value: str) -> str:
-    """Validate an address as the API does and return its normalized form.
-
-    Syntax only (no DNS). Special-use test domains such as ``acme.test`` are accepted, because
-    the API accepts them (its own reference uses ``anurag@acme.test``).
-
-    Args:
-        value: The address as given.
-
-    Returns:
-        The normalized address (domain lower-cased, Unicode normalized).
-
-    Raises:
-        ValueError: When the address is not a valid RFC-5322 address; the message says why.
-    """
-    try:
-        result = email_validator.validate_email(
-            value, check_deliverability=False, test_environment=True
-        )
-    except email_validator.EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
-    return result.normalized

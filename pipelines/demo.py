@@ -121,7 +121,14 @@ def run_demo(
         )
         settings = SyncSettings(base_url=sandbox.base_url, api_key=key, duckdb_path=warehouse)
         with LynkistClient(sandbox.base_url, key) as client:
-            _share_sample_rows(client, sample)
+            shared = _share_sample_rows(client, sample)
+            console.print(
+                f"added {shared} contacts of the sample export on top of the {contacts:,} "
+                f"seeded ({contacts + shared:,} in all; {shared - shared // 2} as in the export, "
+                f"{shared // 2} with an older job title), so the push in step 4 finds contacts "
+                "to leave unchanged and to update",
+                highlight=False,
+            )
 
             console.rule("[bold]2. Full sync")
             syncs.append(run_sync(settings))
@@ -151,6 +158,11 @@ def run_demo(
 
     console.rule("[bold]5. Report")
     built = build_report(warehouse, root / "report")
+    console.print(
+        f"wrote {built.html_path} and {len(built.png_paths)} charts "
+        f"({', '.join(Path(p).name for p in built.png_paths)})",
+        highlight=False,
+    )
     result = DemoResult(
         workdir=root,
         warehouse=warehouse,

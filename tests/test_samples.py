@@ -15,8 +15,8 @@ from lynkist_sandbox.exports import (
     generate_export,
 )
 from lynkist_sandbox.seed import generate_contacts
-from pipelines.contact import normalize_email
 from transforms.cleaning import CleanResult, clean_contacts
+from transforms.contact import normalize_email
 from transforms.csv_io import read_export
 from transforms.mapping import detect_preset
 
@@ -64,9 +64,9 @@ def test_hubspot_sample_has_valid_and_rejected_rows() -> None:
     reasons = dict(zip(result.rejected["_row_number"], result.rejected["reason"], strict=True))
     assert sorted(reasons) == [35, 36, 37, 40]
     assert reasons[35].startswith('email: "maria.gonzalez@" is not a valid email address')
-    assert reasons[36].startswith('phone: "12ab" is not a possible phone number')
+    assert reasons[36].startswith('phone: "12ab" is not a valid phone number')
     assert reasons[37].startswith("first_name: missing (required)")
-    assert reasons[40].startswith('phone: "+1 555" is not a possible phone number')
+    assert reasons[40].startswith('phone: "+1 555" is not a valid phone number')
 
 
 def test_hubspot_sample_has_a_duplicate_email_and_formula_like_cells() -> None:
@@ -250,3 +250,14 @@ def test_build_push_export_mixes_new_changed_unchanged(
 def test_build_push_export_needs_enough_contacts(contacts: list[dict[str, Any]]) -> None:
     with pytest.raises(ValueError, match="need that many contacts with a unique email"):
         build_push_export(contacts[:10], new=1, changed=6, unchanged=5)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_layouts_agree_with_the_mapping_presets(layout: str) -> None:
+    from transforms.mapping import IGNORE, resolve_mapping
+
+    spec = LAYOUTS[layout]
+    resolved = resolve_mapping([header for header, _ in spec.columns], spec.preset)
+    meta = {"meta.mobile": "phone", "meta.created": IGNORE}
+    for header, source in spec.columns:
+        assert resolved.get(header) == meta.get(source, source), header

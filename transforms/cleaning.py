@@ -8,11 +8,13 @@ Rules (each rejection names the field, the value, and — when known — the sou
   ``first_name`` is missing: ``"Last, First"`` is split at the comma, otherwise the last word is
   the last name and the rest the first name (``"Mary Ann Lee"`` → ``"Mary Ann"``, ``"Lee"``).
 - ``first_name`` is required, 1-255 characters (the API's limits) → else rejected.
-- ``phone`` is parsed with ``phonenumbers`` (national numbers use ``default_region``) and
-  written in E.164; rejected when it cannot be parsed, is not a *possible* number for its
-  country, is only dialable locally (no area code, so no E.164 form exists), or exceeds 20
-  characters. This is the one rule stricter than the API, on purpose (the issue asks for E.164).
-- ``email`` is validated and normalized by :func:`pipelines.contact.normalize_email` (the API's
+- ``phone``: :func:`transforms.phones.to_e164` — read in the row's country
+  (``custom_fields.country``, a name or ISO code, set by the presets from the export's country
+  column) or else ``default_region``; must be *valid* for that region
+  (``phonenumbers.is_valid_number``) and is written in E.164; else rejected with the value, the
+  region and the fix — or, with ``keep_invalid_phones``, kept as written. Stricter than the
+  API on purpose: a wrong number is worse than none.
+- ``email`` is validated and normalized by :func:`transforms.contact.normalize_email` (the API's
   own rule: syntax only, ``.test`` domains accepted) → else rejected. ``_email_key`` holds the
   lower-cased address for case-insensitive matching; ``email`` keeps the normalized form sent
   to the API.
@@ -29,43 +31,40 @@ vectorized pandas string operations, so 100k rows clean in seconds.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pandas as pd
-import phonenumbers
 
-from pipelines.contact import (
+from transforms.contact import (
     FIRST_NAME_MAX,
     FIRST_NAME_MIN,
     PHONE_MAX,
     WRITABLE_FIELDS,
     normalize_email,
 )
-from transforms.mapping import CUSTOM_JSON_COLUMN, FULL_NAME, ROW_ERROR, ROW_NUMBER, row_numbers
-from transforms.text import WHITESPACE_PATTERN, normalize_text, to_object
+from transforms.mapping import (
+    COUNTRY_KEY,
+    CUSTOM_JSON_COLUMN,
+    FULL_NAME,
+    ROW_ERROR,
+    ROW_NUMBER,
+    row_numbers,
+)
+from transforms.phones import check_region, region_of_country, to_e164
+from transforms.text import normalize_text, numbers_as_text, parse_tags, to_object
 
 #: Match key column added next to ``email``: the normalized address, lower-cased.
 EMAIL_KEY: Final = "_email_key"
 #: Text fields carried through as they are after whitespace normalization.
 _FREE_TEXT: Final = ("last_name", "company", "job_title", "status")
+#: Distinct invalid phones whose rejection names the regions they are valid in (a few ms
+#: each); past that the reason gives the generic fix, so a file of bad numbers stays fast.
+_HINTED_PHONES: Final = 200
 #: Output column order of ``CleanResult.valid``.
 _VALID_ORDER: Final = (ROW_NUMBER, "id", *WRITABLE_FIELDS, EMAIL_KEY)
 _SHOWN_CHARS: Final = 80
-_PARSE_REASONS: Final = {
-    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
-    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
-    phonenumbers.NumberParseException.TOO_LONG: "too long",
-}
-_POSSIBLE_REASONS: Final = {
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
-    phonenumbers.ValidationResult.TOO_SHORT: "too short",
-    phonenumbers.ValidationResult.TOO_LONG: "too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "wrong length for its country",
-    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "local number without area code",
-}
 
 
 @dataclass
@@ -77,7 +76,7 @@ class CleanResult:
             ``None``), ``custom_fields`` (dict), ``_email_key`` when ``email`` is present.
         rejected: ``_row_number``, ``reason`` (every problem of the row, ``"; "``-joined),
             ``reasons`` (the same as a list; each names the field and the value, e.g.
-            ``phone: "12ab" is not a possible phone number (...)``), and the row's fields as
+            ``phone: "12ab" is not a valid phone number in US (...)``), and the row's fields as
             mapped (whitespace-normalized, not validated).
     """
 
@@ -93,12 +92,7 @@ def _show(value: object) -> str:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(values):
-        present = values.dropna()
-        if bool((present % 1 == 0).all()):
-            # Numbers read as floats (4155550100.0) would otherwise gain a digit when parsed.
-            values = values.astype("Int64")
-    return normalize_text(values)
+    return normalize_text(numbers_as_text(values))
 
 
 def _per_distinct(
@@ -124,32 +118,62 @@ def _per_distinct(
     )
 
 
-def _phone_checker(region: str | None) -> Callable[[str], tuple[str | None, str | None]]:
-    def check(value: str) -> tuple[str | None, str | None]:
-        try:
-            number = phonenumbers.parse(value, region)
-        except phonenumbers.NumberParseException as exc:
-            if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-                hint = (
-                    "no country code and no default region; write it as +<country code>…"
-                    if region is None
-                    else "unknown country code"
-                )
-            else:
-                hint = _PARSE_REASONS.get(exc.error_type, "")
-            detail = f" ({hint})" if hint else ""
-            return None, f"phone: {_show(value)} is not a possible phone number{detail}"
-        outcome = phonenumbers.is_possible_number_with_reason(number)
-        if outcome != phonenumbers.ValidationResult.IS_POSSIBLE:
-            reason = _POSSIBLE_REASONS.get(outcome, "not possible")
-            return None, f"phone: {_show(value)} is not a possible phone number ({reason})"
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        if len(e164) > PHONE_MAX:
-            shown = _show(value)
-            return None, f"phone: {shown} is longer than {PHONE_MAX} characters in E.164 form"
-        return e164, None
+def _phones(
+    phones: pd.Series,
+    countries: pd.Series,
+    default_region: str | None,
+    *,
+    keep_invalid: bool,
+) -> tuple[pd.Series, pd.Series]:
+    """E.164 phones and per-row errors; each row is read in its own country when it has one.
 
-    return check
+    Each distinct (phone, region) pair is checked once.
+    """
+    results: dict[tuple[str, str | None, str | None], tuple[str | None, str | None]] = {}
+    cleaned: list[str | None] = []
+    errors: list[str | None] = []
+    rejected_so_far = 0
+    for phone, country in zip(phones.tolist(), countries.tolist(), strict=True):
+        if not isinstance(phone, str):
+            cleaned.append(None)
+            errors.append(None)
+            continue
+        country_text = country if isinstance(country, str) else None
+        key = (phone, country_text, default_region)
+        if key not in results:
+            hint = rejected_so_far < _HINTED_PHONES
+            results[key] = _check_phone(phone, country_text, default_region, keep_invalid, hint)
+            rejected_so_far += results[key][1] is not None
+        value, error = results[key]
+        cleaned.append(value)
+        errors.append(error)
+    return (
+        pd.Series(cleaned, index=phones.index, dtype=object),
+        pd.Series(errors, index=phones.index, dtype=object),
+    )
+
+
+def _check_phone(
+    phone: str, country: str | None, default_region: str | None, keep_invalid: bool, hint: bool
+) -> tuple[str | None, str | None]:
+    region = region_of_country(country) if country else None
+    if region is not None:
+        result = to_e164(phone, region, country=country, hint=hint)
+    else:
+        result = to_e164(phone, default_region, hint=hint)
+    if result.e164 is not None:
+        return result.e164, None
+    if keep_invalid:
+        if len(phone) <= PHONE_MAX:
+            return phone, None
+        shown = _show(phone)
+        return None, f"phone: {shown} is longer than {PHONE_MAX} characters (kept as written)"
+    unknown = (
+        f" (country {_show(country)} not recognised, read in the default region)"
+        if country and region is None
+        else ""
+    )
+    return None, f"phone: {result.error}{unknown}"
 
 
 def _check_email(value: str) -> tuple[str | None, str | None]:
@@ -159,27 +183,11 @@ def _check_email(value: str) -> tuple[str | None, str | None]:
         return None, f"email: {_show(value)} is not a valid email address ({exc})"
 
 
-def _split_tag_text(text: str) -> list[str]:
-    items = (re.sub(WHITESPACE_PATTERN, " ", part).strip(" ") for part in re.split("[;,]", text))
-    return list(dict.fromkeys(item for item in items if item))
-
-
 def _check_tags(value: str) -> tuple[list[str] | None, str | None]:
-    if value.startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            if any(isinstance(item, dict | list) for item in parsed):
-                return None, f"tags: {_show(value)} contains a nested object or list"
-            items = (
-                " ".join((item if isinstance(item, str) else json.dumps(item)).split())
-                for item in parsed
-                if item is not None and not (isinstance(item, float) and item != item)
-            )
-            return list(dict.fromkeys(item for item in items if item)), None
-    return _split_tag_text(value), None
+    try:
+        return parse_tags(value), None
+    except ValueError as exc:
+        return None, f"tags: {_show(value)} {exc}"
 
 
 def _check_json_object(value: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -222,6 +230,11 @@ def _with_hint(errors: pd.Series, hint: str) -> pd.Series:
     return errors.map(lambda e: None if e is None else e + hint).astype(object)
 
 
+def _merge(from_json: dict[str, Any], keyed: dict[str, Any]) -> dict[str, Any]:
+    """Keyed columns win over the JSON column, except where their cell is empty (``None``)."""
+    return {**from_json, **{k: v for k, v in keyed.items() if v is not None or k not in from_json}}
+
+
 def _custom_fields(df: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Series]:
     """Merged custom_fields dicts and per-row errors."""
     base_errors = pd.Series(None, index=index, dtype=object)
@@ -243,7 +256,7 @@ def _custom_fields(df: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Ser
     if CUSTOM_JSON_COLUMN in df.columns:
         parsed, errors = _per_distinct(_as_text(df[CUSTOM_JSON_COLUMN]), _check_json_object)
         merged = pd.Series(
-            [m if p is None else {**p, **m} for p, m in zip(parsed, merged, strict=True)],
+            [m if p is None else _merge(p, m) for p, m in zip(parsed, merged, strict=True)],
             index=index,
             dtype=object,
         )
@@ -251,14 +264,27 @@ def _custom_fields(df: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Ser
     return merged, base_errors
 
 
-def clean_contacts(df: pd.DataFrame, *, default_region: str | None = "US") -> CleanResult:
+def _country_cell(custom: Any) -> str | None:
+    if isinstance(custom, dict):
+        value = custom.get(COUNTRY_KEY)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def clean_contacts(
+    df: pd.DataFrame, *, default_region: str | None = "US", keep_invalid_phones: bool = False
+) -> CleanResult:
     """Clean mapped rows and split them into valid and rejected ones.
 
     Args:
         df: Rows as produced by :func:`transforms.mapping.apply_mapping` (or any frame with
             Lynkist field columns; ``_row_number`` is added as 1..n when absent).
         default_region: ISO 3166 region used for phone numbers written without ``+`` and a
-            country code; ``None`` requires every number to carry its country code.
+            country code, in rows without a recognised ``custom_fields.country``; ``None``
+            requires such numbers to carry their country code.
+        keep_invalid_phones: Keep a phone that is not valid in its region as written
+            (whitespace-normalized) instead of rejecting the row.
 
     Returns:
         A :class:`CleanResult`; together its frames hold every input row exactly once, each
@@ -267,11 +293,10 @@ def clean_contacts(df: pd.DataFrame, *, default_region: str | None = "US") -> Cl
     Raises:
         ValueError: When ``default_region`` is not a region ``phonenumbers`` knows.
     """
-    region = default_region.upper() if default_region else None
-    if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(
-            f"unknown default region {default_region!r}: use an ISO 3166 code such as US, GB, IN"
-        )
+    try:
+        region = check_region(default_region)
+    except ValueError as exc:
+        raise ValueError(f"default region: {exc}") from None
     index = df.index
     row_number = row_numbers(df)
 
@@ -308,7 +333,18 @@ def clean_contacts(df: pd.DataFrame, *, default_region: str | None = "US") -> Cl
 
     cleaned: dict[str, pd.Series] = {}
     if "phone" in text:
-        cleaned["phone"], phone_errors = _per_distinct(text["phone"], _phone_checker(region))
+        custom_series = df["custom_fields"] if "custom_fields" in df.columns else None
+        countries = pd.Series(
+            [
+                _country_cell(c)
+                for c in (custom_series if custom_series is not None else [None] * len(index))
+            ],
+            index=index,
+            dtype=object,
+        )
+        cleaned["phone"], phone_errors = _phones(
+            text["phone"], countries, region, keep_invalid=keep_invalid_phones
+        )
         errors["phone"] = _with_hint(phone_errors, _source_hint(df, "phone"))
     if "email" in text:
         cleaned["email"], email_errors = _per_distinct(text["email"], _check_email)

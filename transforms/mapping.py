@@ -5,11 +5,13 @@ A mapping is a dict ``column -> target``. A target is one of:
 - a Lynkist writable field: ``first_name``, ``last_name``, ``phone``, ``email``, ``company``,
   ``job_title``, ``status``, ``tags`` (a ``;``/``,`` separated string or a JSON list),
   ``custom_fields`` (a JSON object as text, merged with the keyed custom fields);
-- ``custom_fields.<key>``: the cell becomes ``custom_fields[<key>]`` (empty cells are left out);
+- ``custom_fields.<key>``: the cell becomes ``custom_fields[<key>]``; an empty cell gives
+  ``None`` there, which the push ignores — or, with ``--clear-empty``, removes the stored key;
 - ``id``: the Lynkist contact id (only meaningful as a match key);
 - ``full_name``: split into first/last name by the cleaning step when those are missing;
-- ``status:lifecycle``: ``status``, with CRM lifecycle stages translated by
-  :data:`LIFECYCLE_TO_STATUS` (unknown values are kept as written, since status is free-form);
+- ``status:lifecycle`` / ``status:salesforce``: ``status``, with HubSpot lifecycle stages
+  (:data:`LIFECYCLE_TO_STATUS`) or Salesforce lead statuses (:data:`SALESFORCE_STATUS_TO_STATUS`)
+  translated (unknown values are kept as written, since status is free-form);
 - ``""`` (:data:`IGNORE`): the column is deliberately ignored.
 
 Several columns may map to one target: the first non-empty one, in mapping order, wins (so
@@ -17,10 +19,15 @@ HubSpot's "Mobile Phone Number" is used only when "Phone Number" is empty). Colu
 exactly first, then ignoring case and surrounding/repeated whitespace. Columns no mapping entry
 names are ignored and reported (``DataFrame.attrs["unmapped_columns"]`` and a log line).
 
-Presets (:data:`PRESETS`) cover HubSpot's "export all contacts" file, Salesforce contact exports
-(API names from Data Loader / Workbench and report labels) and Lynkist's own field names. The
-CRM's record id goes to ``custom_fields`` (``hubspot_record_id``, ``salesforce_id``) so a later
-push can match on it (``--match-on custom_fields.hubspot_record_id``).
+Presets (:data:`PRESETS`) cover HubSpot's contact and lead exports, Salesforce contact and lead
+exports (API names from Data Loader / Workbench and report labels), Pipedrive's person export
+and Lynkist's own field names. The CRM's record id goes to ``custom_fields``
+(``hubspot_record_id``, ``salesforce_id``, ``pipedrive_id``) so a later push can match on it
+(``--match-on custom_fields.hubspot_record_id``). Every preset reads ``Tags``/``Tag``/``Labels``
+as ``tags``; owner columns go to ``custom_fields.owner``; the country column to
+``custom_fields.country``, which is also the region its row's phone numbers are read in.
+Bookkeeping columns (create / modify dates) are ignored on purpose. Every input column is
+accounted for in ``attrs["columns"]`` (:class:`ColumnReport`), which the push prints.
 """
 
 from __future__ import annotations
@@ -31,12 +38,13 @@ import json
 import logging
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import pandas as pd
 
-from pipelines.contact import WRITABLE_FIELDS
+from transforms.contact import WRITABLE_FIELDS
 from transforms.text import normalize_text, to_object
 
 logger = logging.getLogger(__name__)
@@ -70,15 +78,70 @@ LIFECYCLE_TO_STATUS: Final[dict[str, str]] = {
     "customer": "customer",
     "evangelist": "customer",
 }
+#: Salesforce lead status (the default picklist, compared like lifecycle stages): the open and
+#: working stages are a ``lead``, a converted lead a ``customer``. "Closed - Not Converted" and
+#: an org's own values are kept as written (they mean different things in different orgs).
+SALESFORCE_STATUS_TO_STATUS: Final[dict[str, str]] = {
+    "open": "lead",
+    "opennotcontacted": "lead",
+    "working": "lead",
+    "workingcontacted": "lead",
+    "closedconverted": "customer",
+    "converted": "customer",
+}
 #: Value translations a target may name after a colon (``status:lifecycle``).
-TRANSLATIONS: Final[dict[str, dict[str, str]]] = {"lifecycle": LIFECYCLE_TO_STATUS}
+TRANSLATIONS: Final[dict[str, dict[str, str]]] = {
+    "lifecycle": LIFECYCLE_TO_STATUS,
+    "salesforce": SALESFORCE_STATUS_TO_STATUS,
+}
+#: ``custom_fields`` key holding the row's country; phones are read in it (see
+#: :func:`transforms.phones.region_of_country`).
+COUNTRY_KEY: Final = "country"
 
 _STRING_FIELDS: Final = tuple(f for f in WRITABLE_FIELDS if f != "custom_fields")
 #: Plain (string-valued) targets, in the order output columns are laid out.
 PLAIN_TARGETS: Final = ("id", *_STRING_FIELDS, FULL_NAME)
 
+#: Columns every preset reads the same way: a free tag column, and a row's country (for its
+#: phone numbers).
+_COMMON: Final[dict[str, str]] = {
+    "Tags": "tags",
+    "Tag": "tags",
+    "Labels": "tags",
+}
+
+
+def _pipedrive() -> dict[str, str]:
+    """Pipedrive's person export; exported from a deal or lead list, headers get "Person - "."""
+    person = {
+        "ID": "custom_fields.pipedrive_id",
+        "Name": FULL_NAME,
+        "First name": "first_name",
+        "Last name": "last_name",
+        "Organization": "company",
+        "Email - Work": "email",
+        "Email - Home": "email",
+        "Email - Other": "email",
+        "Phone - Work": "phone",
+        "Phone - Mobile": "phone",
+        "Phone - Home": "phone",
+        "Phone - Other": "phone",
+        "Job title": "job_title",
+        "Label": "tags",
+        "Labels": "tags",
+        "Owner": "custom_fields.owner",
+        "Postal address - Country": f"custom_fields.{COUNTRY_KEY}",
+        "Postal address - City/town/village/locality": "custom_fields.city",
+        "Person created": IGNORE,
+        "Update time": IGNORE,
+        "Visible to": IGNORE,
+    }
+    return {**person, **{f"Person - {column}": target for column, target in person.items()}}
+
+
 PRESETS: Final[dict[str, dict[str, str]]] = {
     "hubspot": {
+        # Contacts (Contacts → Export, "all properties" or a view's columns).
         "Record ID": "custom_fields.hubspot_record_id",
         "First Name": "first_name",
         "Last Name": "last_name",
@@ -86,14 +149,29 @@ PRESETS: Final[dict[str, dict[str, str]]] = {
         "Phone Number": "phone",
         "Mobile Phone Number": "phone",
         "Company Name": "company",
+        "Associated Company": "company",
         "Job Title": "job_title",
         "Lifecycle Stage": "status:lifecycle",
         "Lead Status": "custom_fields.hubspot_lead_status",
+        "Contact owner": "custom_fields.owner",
+        "Marketing contact status": "custom_fields.hubspot_marketing_status",
         "City": "custom_fields.city",
-        "Country/Region": "custom_fields.country",
+        "State/Region": "custom_fields.state",
+        "Country/Region": f"custom_fields.{COUNTRY_KEY}",
+        # Leads (Sales Hub's lead object; the export adds the associated contact's columns).
+        "Lead name": FULL_NAME,
+        "Lead owner": "custom_fields.owner",
+        "Lead pipeline stage": "custom_fields.hubspot_lead_stage",
+        "Lead label": "custom_fields.hubspot_lead_label",
+        "Lead type": "custom_fields.hubspot_lead_type",
+        # Bookkeeping of the CRM, not of the person.
+        "Create Date": IGNORE,
+        "Last Activity Date": IGNORE,
+        "Last Modified Date": IGNORE,
+        **_COMMON,
     },
     "salesforce": {
-        # Contact API names (Data Loader, Workbench, SOQL exports).
+        # Contact and lead API names (Data Loader, Workbench, SOQL exports).
         "Id": "custom_fields.salesforce_id",
         "FirstName": "first_name",
         "LastName": "last_name",
@@ -105,21 +183,46 @@ PRESETS: Final[dict[str, dict[str, str]]] = {
         "Account.Name": "company",
         "AccountName": "company",
         "Company": "company",
+        "Status": "status:salesforce",
+        "Owner.Name": "custom_fields.owner",
+        "OwnerName": "custom_fields.owner",
+        "OwnerId": "custom_fields.salesforce_owner_id",
         "Department": "custom_fields.department",
         "LeadSource": "custom_fields.lead_source",
+        "Industry": "custom_fields.industry",
         "MailingCity": "custom_fields.city",
-        "MailingCountry": "custom_fields.country",
+        "MailingState": "custom_fields.state",
+        "MailingCountry": f"custom_fields.{COUNTRY_KEY}",
+        "City": "custom_fields.city",
+        "State": "custom_fields.state",
+        "Country": f"custom_fields.{COUNTRY_KEY}",
+        "CreatedDate": IGNORE,
+        "LastModifiedDate": IGNORE,
+        "SystemModstamp": IGNORE,
+        "IsDeleted": IGNORE,
         # Report labels (Reports → Export → Details Only).
         "Contact ID": "custom_fields.salesforce_id",
+        "Lead ID": "custom_fields.salesforce_id",
         "First Name": "first_name",
         "Last Name": "last_name",
         "Full Name": FULL_NAME,
         "Mobile": "phone",
         "Account Name": "company",
+        "Company / Account": "company",
+        "Lead Status": "status:salesforce",
+        "Contact Owner": "custom_fields.owner",
+        "Lead Owner": "custom_fields.owner",
+        "Owner Name": "custom_fields.owner",
         "Lead Source": "custom_fields.lead_source",
         "Mailing City": "custom_fields.city",
-        "Mailing Country": "custom_fields.country",
+        "Mailing State/Province": "custom_fields.state",
+        "Mailing Country": f"custom_fields.{COUNTRY_KEY}",
+        "State/Province": "custom_fields.state",
+        "Created Date": IGNORE,
+        "Last Modified Date": IGNORE,
+        **_COMMON,
     },
+    "pipedrive": _pipedrive(),
     "lynkist": {
         "id": "id",
         "first_name": "first_name",
@@ -145,6 +248,7 @@ _SIGNATURES: Final = {
     "Lifecycle Stage",
     "Salesforce API names": "Id, FirstName, LastName, Name, Email, Phone, Account.Name",
     "Salesforce report labels": "Contact ID, First Name, Last Name, Email, Phone, Account Name",
+    "Pipedrive": "Name, Organization, Email - Work, Phone - Work, Labels, Owner",
     "Lynkist": "id, first_name, last_name, email, phone, tags, custom_fields",
 }
 
@@ -180,8 +284,8 @@ def validate_target(target: str) -> str:
         return target
     allowed = ", ".join((*PLAIN_TARGETS, "custom_fields", "custom_fields.<key>"))
     raise ValueError(
-        f"unknown target {target!r}: use one of {allowed}, status:lifecycle, or an empty value "
-        "to ignore the column"
+        f"unknown target {target!r}: use one of {allowed}, status:lifecycle, "
+        "status:salesforce, or an empty value to ignore the column"
     )
 
 
@@ -243,8 +347,8 @@ def detect_preset(columns: Iterable[str]) -> str:
         shown = ", ".join(repr(c) for c in columns[:12]) + (", …" if len(columns) > 12 else "")
         raise ValueError(
             f"could not recognise the export's columns ({shown or 'none'}). Looked for {looked_for}"
-            ". Choose a preset (--mapping hubspot|salesforce|lynkist) or give a mapping file "
-            "(column -> field)."
+            ". Choose a preset (--mapping hubspot|salesforce|pipedrive|lynkist) or give a "
+            "mapping file (column -> field)."
         )
     best = max(candidates, key=lambda c: (c[0], c[1]))
     rivals = [c for c in candidates if (c[0], c[1]) == (best[0], best[1]) and c[3] != best[3]]
@@ -315,6 +419,55 @@ def resolve_mapping(
 def unmapped_columns(columns: Iterable[str], resolved: Mapping[str, str]) -> list[str]:
     """Columns a resolved mapping neither maps nor ignores on purpose (to report to the user)."""
     return [c for c in columns if c not in resolved and not str(c).startswith("_")]
+
+
+#: Why a column is ignored, as shown in the push summary.
+IGNORED_ON_PURPOSE: Final = "ignored by the mapping (CRM bookkeeping)"
+IGNORED_UNKNOWN: Final = "not in the mapping: add it to a mapping file to keep it"
+
+
+@dataclass(frozen=True)
+class ColumnReport:
+    """Where every input column goes.
+
+    Attributes:
+        mapped: Column → target (``email``, ``custom_fields.owner``, ``status:lifecycle``…),
+            in input order.
+        ignored: Column → why it is not used (:data:`IGNORED_ON_PURPOSE` or
+            :data:`IGNORED_UNKNOWN`), in input order.
+    """
+
+    mapped: dict[str, str]
+    ignored: dict[str, str]
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        """JSON-ready form (``{"mapped": {...}, "ignored": {...}}``)."""
+        return {"mapped": dict(self.mapped), "ignored": dict(self.ignored)}
+
+
+def column_report(columns: Iterable[str], resolved: Mapping[str, str]) -> ColumnReport:
+    """Account for every input column (internal ``_``-prefixed columns excepted).
+
+    Args:
+        columns: The export's columns.
+        resolved: The mapping from :func:`resolve_mapping`.
+
+    Returns:
+        A :class:`ColumnReport`; each column is in exactly one of its two dicts.
+    """
+    mapped: dict[str, str] = {}
+    ignored: dict[str, str] = {}
+    for column in (str(c) for c in columns):
+        if column.startswith("_"):
+            continue
+        target = resolved.get(column)
+        if target is None:
+            ignored[column] = IGNORED_UNKNOWN
+        elif target == IGNORE:
+            ignored[column] = IGNORED_ON_PURPOSE
+        else:
+            mapped[column] = target
+    return ColumnReport(mapped, ignored)
 
 
 def load_mapping_file(path: str | Path) -> dict[str, str]:
@@ -430,9 +583,11 @@ def apply_mapping(
         A new DataFrame with the same index: ``_row_number`` (1-based input row, kept from
         ``df`` when present), the mapped plain targets present (``id``, Lynkist fields,
         ``full_name``) as whitespace-normalized text or ``None``, ``custom_fields`` (a dict per
-        row, empty cells left out), ``_custom_fields_json`` when a JSON column is mapped, and
+        row, ``None`` for an empty keyed cell), ``_custom_fields_json`` when a JSON column is
+        mapped, and
         ``_row_error`` when ``df`` has it. ``attrs["mapping"]`` holds the resolved mapping,
-        ``attrs["sources"]`` target -> columns, ``attrs["unmapped_columns"]`` what was ignored.
+        ``attrs["sources"]`` target -> columns, ``attrs["unmapped_columns"]`` what was ignored,
+        ``attrs["columns"]`` a :class:`ColumnReport` of every input column.
 
     Raises:
         ValueError: As :func:`resolve_mapping`.
@@ -470,8 +625,7 @@ def apply_mapping(
     custom: list[dict[str, object]] = [{} for _ in range(len(frame))]
     for key, cols in keyed:
         for row, value in zip(custom, to_object(_coalesce(frame, cols)).tolist(), strict=True):
-            if value is not None:
-                row[key] = value
+            row[key] = value
     out["custom_fields"] = pd.Series(custom, index=df.index, dtype=object)
     if "custom_fields" in sources:
         out[CUSTOM_JSON_COLUMN] = to_object(_coalesce(frame, sources["custom_fields"]))
@@ -487,4 +641,5 @@ def apply_mapping(
         by_field.setdefault(target.partition(":")[0], []).extend(cols)
     out.attrs["sources"] = by_field
     out.attrs["unmapped_columns"] = unmapped
+    out.attrs["columns"] = column_report(columns, resolved)
     return out

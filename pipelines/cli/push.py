@@ -12,7 +12,7 @@ from pipelines.cli.connection import add_connection_arguments, resolve_credentia
 from pipelines.cli.paths import add_warehouse_arguments, check_output_file, check_warehouse
 from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 
-PRESET_NAMES = ("auto", "hubspot", "salesforce", "lynkist")
+PRESET_NAMES = ("auto", "hubspot", "salesforce", "pipedrive", "lynkist")
 _SAMPLE = 10
 
 
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--mapping",
         default="auto",
-        metavar="auto|hubspot|salesforce|lynkist|PATH",
+        metavar="auto|hubspot|salesforce|pipedrive|lynkist|PATH",
         help="column mapping: a preset, or a mapping file (JSON/TOML/CSV column -> field) that "
         "overrides the detected preset (default: auto)",
     )
@@ -60,9 +60,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--default-region",
         default="US",
         metavar="R",
-        help="region of phone numbers written without a country code (default: US)",
+        help="region (ISO code) of phone numbers written without a country code, in rows "
+        "without a country column (default: US)",
     )
-    parser.add_argument("--results", metavar="FILE", help="also write the outcomes as CSV")
+    parser.add_argument(
+        "--keep-invalid-phones",
+        action="store_true",
+        help="keep a phone that is not a valid number of its region as written, instead of "
+        "rejecting the row",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="FILE",
+        help="also write the outcomes as CSV (with --dry-run: the plan, one row per input row)",
+    )
     add_connection_arguments(parser)
     add_warehouse_arguments(parser, what="the mirror and push_results")
     parser.add_argument(
@@ -73,6 +84,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"most requests in flight (fewer after 429s; default: {DEFAULT_PUSH_CONCURRENCY})",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=None,
+        help="log to stderr at this level (default: warning)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log lines: -v is --log-level info, -vv debug",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(func=run)
 
@@ -98,15 +122,8 @@ def _read(path: str) -> Any:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"{path}: no such file — give the path of a CSV export")
-    try:
-        from transforms.csv_io import read_export  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        import pandas as pd
+    from transforms.csv_io import read_export
 
-        try:
-            return pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
     try:
         return read_export(file)
     except (OSError, ValueError) as exc:
@@ -126,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.sink import PushSettings, PushUsageError, run_push
     from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
+    _configure_logging(args)
     console = Console(stderr=False, quiet=args.quiet)
     # soft_wrap: an error stays one line (for schedulers' logs), however narrow the terminal
     errors = Console(stderr=True, soft_wrap=True)
@@ -143,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         clear_empty=args.clear_empty,
         tags=args.tags,
         default_region=args.default_region or None,
+        keep_invalid_phones=args.keep_invalid_phones,
         duckdb_path=args.duckdb,
         destination=args.destination,
         dataset=args.dataset,
@@ -189,6 +208,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return EXIT_OK if report.ok else EXIT_ROWS_FAILED
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Log lines to stderr: ``--log-level`` wins, else ``-v`` (info) / ``-vv`` (debug)."""
+    import logging
+
+    level = args.log_level or {0: "warning", 1: "info"}.get(args.verbose, "debug")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Our modules only: dlt and httpx at debug would bury the push's own lines.
+    for name in ("pipelines", "transforms"):
+        logging.getLogger(name).setLevel(level.upper())
 
 
 class _progress:
@@ -242,6 +274,7 @@ def render_report(console: Any, report: Any) -> None:
 
     summary = report.summary
     planned = summary["planned"]
+    _render_columns(console, summary.get("columns"))
     if report.dry_run:
         table = Table(
             title=f"Push plan (dry run, {summary['total']} rows): nothing written", min_width=60
@@ -257,10 +290,14 @@ def render_report(console: Any, report: Any) -> None:
             for column in ("row", "match key", "field", "stored", "new"):
                 diff.add_column(column, overflow="fold")
             for row in updates:
-                for name, (old, new) in row.changes.items():
-                    diff.add_row(str(row.row_number), row.match_key, name, _show(old), _show(new))
+                for name, old, new in _field_changes(row.changes):
+                    diff.add_row(
+                        str(row.row_number), *_plain(row.match_key, name, _show(old), _show(new))
+                    )
             console.print(diff)
         _render_problems(console, report.results, "reason")
+        if report.results_path:
+            console.print(f"plan: {report.results_path}", highlight=False)
         return
     table = Table(title=f"Push {report.run_id}: {summary['total']} rows", min_width=60)
     table.add_column("outcome")
@@ -280,6 +317,37 @@ def render_report(console: Any, report: Any) -> None:
         console.print(f"results: {report.results_path}", highlight=False)
 
 
+def _render_columns(console: Any, columns: dict[str, dict[str, str]] | None) -> None:
+    """Which input column feeds which field, and which are ignored (and why)."""
+    from rich.table import Table
+
+    if not columns:
+        return
+    table = Table(title="Columns", min_width=60)
+    table.add_column("input column", overflow="fold")
+    table.add_column("goes to", overflow="fold")
+    for column, target in columns["mapped"].items():
+        table.add_row(*_plain(column, target))
+    for column, why in columns["ignored"].items():
+        table.add_row(*_plain(column, f"ignored — {why}"), style="yellow")
+    console.print(table)
+
+
+def _field_changes(changes: dict[str, tuple[Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """(field, stored, new) per change; ``custom_fields`` one line per key that changes."""
+    from pipelines.sink.plan import as_dict, changed_custom_keys
+
+    lines: list[tuple[str, Any, Any]] = []
+    for name, (old, new) in changes.items():
+        if name != "custom_fields":
+            lines.append((name, old, new))
+            continue
+        before, after = as_dict(old), as_dict(new)
+        for key in changed_custom_keys(before, after):
+            lines.append((f"custom_fields.{key}", before.get(key), after.get(key)))
+    return lines
+
+
 def _render_problems(console: Any, frame: Any, column: str) -> None:
     from rich.table import Table
 
@@ -293,8 +361,17 @@ def _render_problems(console: Any, frame: Any, column: str) -> None:
     table.add_column("row", justify="right")
     table.add_column("why", overflow="fold")
     for record in bad.head(_SAMPLE).itertuples(index=False):
-        table.add_row(str(record.row_number), str(getattr(record, column)))
+        table.add_row(str(record.row_number), *_plain(str(getattr(record, column))))
     console.print(table)
+
+
+def _plain(*cells: str | None) -> list[Any]:
+    """Cells from the user's file or the server, shown as written: a reason ending in
+    ``[column "Phone"]`` or a header like ``[Tags]`` would otherwise be read as rich markup
+    and vanish."""
+    from rich.text import Text
+
+    return [Text(cell or "") for cell in cells]
 
 
 def _show(value: Any) -> str:

@@ -31,8 +31,9 @@ from pipelines.client.models import BulkResult, ClientStats, ContactPage
 from pipelines.client.paginator import ContactPaginator
 from pipelines.client.redaction import Secret, redact
 from pipelines.client.retry import RetryEvent, RetryPolicy, was_sent
-from pipelines.contact import API_BASE_PATH, BULK_MAX_ITEMS, PAGE_LIMIT_MAX
+from pipelines.contact import API_BASE_PATH
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
+from transforms.contact import BULK_MAX_ITEMS, PAGE_LIMIT_MAX
 
 __all__ = ["USER_AGENT", "LynkistClient"]
 

@@ -34,9 +34,9 @@ from pipelines.client import (
     ServerError,
     ValidationError,
 )
-from pipelines.contact import BULK_MAX_ITEMS
 from pipelines.sink.plan import Plan, PlannedRow
 from pipelines.sink.reconcile import find_existing
+from transforms.contact import BULK_MAX_ITEMS
 
 log = logging.getLogger(__name__)
 

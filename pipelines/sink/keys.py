@@ -8,14 +8,12 @@ Input rows and warehouse contacts are compared on normalized values only, so tha
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
+from transforms.phones import phone_key
 
 _CUSTOM_PREFIX = "custom_fields."
-_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 
 
 @dataclass(frozen=True)
@@ -77,18 +75,9 @@ def scalar_text(value: Any) -> str | None:
 
 
 def normalize_phone(value: Any, default_region: str | None = "US") -> str | None:
-    """Normalize a phone number to E.164 for matching; unparsable numbers keep their digits."""
-    text = scalar_text(value)
-    if text is None:
-        return None
-    compact = _PHONE_PUNCTUATION.sub("", text)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    try:
-        parsed = phonenumbers.parse(compact, None if compact.startswith("+") else default_region)
-    except phonenumbers.NumberParseException:
-        return compact
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    """A phone as compared for matching: :func:`transforms.phones.phone_key` (E.164 when valid
+    in its region, the same rule the cleaning step applies; else as written, unpunctuated)."""
+    return phone_key(scalar_text(value), default_region)
 
 
 def normalize_key(key: MatchKey, value: Any, default_region: str | None = "US") -> str | None:

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from pipelines.contact import NULLABLE_FIELDS
 from pipelines.sink.keys import MatchKey, key_of, normalize_key, normalize_phone, scalar_text
+from transforms.contact import NULLABLE_FIELDS
+from transforms.text import parse_tags
 
 Action = Literal["create", "update", "unchanged", "reject"]
 TagsMode = Literal["union", "replace"]
@@ -81,40 +82,40 @@ class Plan:
                 "match_key": [r.match_key for r in self.rows],
                 "action": [r.action for r in self.rows],
                 "contact_id": [r.contact_id for r in self.rows],
-                "changed_fields": [",".join(r.changes) or None for r in self.rows],
+                "changed_fields": [",".join(changed_fields(r.changes)) or None for r in self.rows],
                 "reason": [r.reason for r in self.rows],
             }
         )
 
 
-def as_tag_list(value: Any) -> list[str]:
-    """Tags from a list, a JSON list string or a ``;``/``,`` separated string; de-duplicated."""
-    if value is None or (isinstance(value, float) and value != value):
-        return []
-    items: list[Any]
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = None
-            items = parsed if isinstance(parsed, list) else [text]
+def changed_custom_keys(old: Any, new: Any) -> list[str]:
+    """Keys of ``custom_fields`` whose value differs between two objects (added, changed or
+    removed), in the new object's order then the removed ones."""
+    before, after = as_dict(old), as_dict(new)
+    changed = [
+        k for k, v in after.items() if k not in before or not _same_custom_value(before[k], v)
+    ]
+    return changed + [k for k in before if k not in after]
+
+
+def changed_fields(changes: dict[str, tuple[Any, Any]]) -> list[str]:
+    """Changed field names, with ``custom_fields`` spelled per key (``custom_fields.plan``)."""
+    names: list[str] = []
+    for name, (old, new) in changes.items():
+        if name == "custom_fields":
+            names.extend(f"custom_fields.{key}" for key in changed_custom_keys(old, new))
         else:
-            items = text.replace(";", ",").split(",")
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        try:  # numpy arrays and pyarrow lists
-            items = list(value)
-        except TypeError:
-            items = [value]
-    tags: list[str] = []
-    for item in items:
-        tag = scalar_text(item)
-        if tag is not None and tag not in tags:
-            tags.append(tag)
-    return tags
+            names.append(name)
+    return names
+
+
+def as_tag_list(value: Any) -> list[str]:
+    """Stored or planned tags as a list (:func:`transforms.text.parse_tags`; a stored value
+    with nested items, which the API never returns, counts as no tags)."""
+    try:
+        return parse_tags(value)
+    except ValueError:
+        return []
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -266,9 +267,13 @@ def build_plan(
     planned: list[PlannedRow] = []
     if rejected is not None and len(rejected):
         for record in _records(rejected):
+            # The key as written (normalized) so the results say which contact the row was for.
             planned.append(
                 PlannedRow(
-                    int(record["_row_number"]), None, "reject", reason=str(record.get("reason"))
+                    int(record["_row_number"]),
+                    _rejected_key(match_on, record, default_region),
+                    "reject",
+                    reason=str(record.get("reason")),
                 )
             )
 
@@ -331,6 +336,13 @@ def build_plan(
                 planned.append(PlannedRow(number, key, "unchanged", contact_id=str(stored["id"])))
     planned.sort(key=lambda row: row.row_number)
     return Plan(planned, match_on)
+
+
+def _rejected_key(match_on: MatchKey, record: dict[str, Any], region: str | None) -> str | None:
+    try:
+        return _row_key(match_on, record, region)
+    except (TypeError, ValueError):  # a rejected row may hold anything
+        return None
 
 
 def input_keys(

@@ -36,7 +36,13 @@ from pipelines.sink.journal import InflightJournal
 from pipelines.sink.keys import MatchKey, parse_match_on
 from pipelines.sink.plan import Plan, build_plan, input_keys
 from pipelines.sink.reconcile import find_existing
-from pipelines.sink.results import load_results, results_frame, summarize, write_results_csv
+from pipelines.sink.results import (
+    load_results,
+    results_frame,
+    summarize,
+    write_plan_csv,
+    write_results_csv,
+)
 from pipelines.source.runner import SyncSettings, run_sync, warehouse_of
 from pipelines.warehouse import (
     DEFAULT_DATASET,
@@ -50,6 +56,8 @@ from pipelines.warehouse import (
     live_contacts,
     warehouse_lock,
 )
+from transforms.mapping import ColumnReport
+from transforms.text import as_text_frame, without_blank_tail
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +120,7 @@ class PushSettings:
     clear_empty: bool = False
     tags: Literal["union", "replace"] = "union"
     default_region: str | None = "US"
+    keep_invalid_phones: bool = False
     duckdb_path: str | Path = DEFAULT_DUCKDB_FILE
     destination: str = DEFAULT_DESTINATION
     dataset: str = DEFAULT_DATASET
@@ -125,39 +134,29 @@ class PushSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def as_text_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as the text a CSV would hold.
-
-    A notebook DataFrame read with pandas' defaults turns a phone or CRM id column with a gap
-    into floats (``4155550100.0``); integral floats are written back without the ``.0``.
-    """
-    out = df.copy(deep=False)
-    for column in out.columns:
-        values = out[column]
-        if pd.api.types.is_float_dtype(values) and values.notna().any():
-            present = values.dropna()
-            if (present == present.round()).all():
-                out[column] = values.map(lambda v: "" if pd.isna(v) else str(int(v)))
-        elif pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
-            out[column] = values.map(lambda v: "" if pd.isna(v) else str(v))
-    return out
-
-
-def _prepare(df: pd.DataFrame, settings: PushSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _prepare(
+    df: pd.DataFrame, settings: PushSettings
+) -> tuple[pd.DataFrame, pd.DataFrame, ColumnReport]:
     from transforms.cleaning import clean_contacts
     from transforms.mapping import apply_mapping
 
     try:
         mapped = apply_mapping(
-            as_text_frame(df), settings.mapping, overrides=settings.mapping_overrides
+            without_blank_tail(as_text_frame(df)),
+            settings.mapping,
+            overrides=settings.mapping_overrides,
         )
     except ValueError as exc:
         raise PushUsageError(str(exc)) from None
     try:
-        cleaned = clean_contacts(mapped, default_region=settings.default_region)
+        cleaned = clean_contacts(
+            mapped,
+            default_region=settings.default_region,
+            keep_invalid_phones=settings.keep_invalid_phones,
+        )
     except ValueError as exc:
         raise PushUsageError(str(exc)) from None
-    return cleaned.valid, cleaned.rejected
+    return cleaned.valid, cleaned.rejected, mapped.attrs["columns"]
 
 
 def _check_match_column(match_on: MatchKey, valid: pd.DataFrame, rejected: pd.DataFrame) -> None:
@@ -335,7 +334,12 @@ def run_push(
         raise PushUsageError(str(exc)) from None
     if settings.tags not in ("union", "replace"):
         raise PushUsageError(f"--tags {settings.tags!r}: use union or replace")
-    valid, rejected = _prepare(df, settings)
+    valid, rejected, columns = _prepare(df, settings)
+    log.info(
+        "columns: %s; ignored: %s",
+        ", ".join(f"{c} -> {t}" for c, t in columns.mapped.items()) or "none",
+        ", ".join(columns.ignored) or "none",
+    )
     _check_match_column(match_key, valid, rejected)
     run_id = f"push-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     warehouse = _warehouse(settings)
@@ -378,7 +382,12 @@ def run_push(
             frame = plan.to_frame()
             frame.insert(0, "run_id", run_id)
             frame["outcome"] = "planned"
+            results_path = None
+            if settings.results_path is not None:
+                # The plan, row by row: what a real run would do (and why rows are rejected).
+                results_path = write_plan_csv(plan, settings.results_path)
             summary: dict[str, Any] = {
+                "columns": columns.as_dict(),
                 "total": len(plan.rows),
                 "rejected": counts["reject"],
                 "failed": 0,
@@ -387,7 +396,7 @@ def run_push(
                 "duration_s": time.monotonic() - started,
                 **timings,
             }
-            return PushReport(run_id, frame, summary, plan, dry_run=True)
+            return PushReport(run_id, frame, summary, plan, dry_run=True, results_path=results_path)
 
         t0 = time.monotonic()
         to_send = counts["create"] + counts["update"]
@@ -456,6 +465,7 @@ def run_push(
             warnings.append(f"could not record the results in push_results: {exc}")
         timings["record_s"] = time.monotonic() - t0
     summary = {
+        "columns": columns.as_dict(),
         **summarize(frame),
         "planned": counts,
         "to_send": to_send,

@@ -6,7 +6,6 @@ warehouse and dataset as the mirror), one row per input row of every push.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.sink.execute import RowResult
+from pipelines.sink.plan import Plan
+from transforms.csv_io import write_csv
 
 TABLE_NAME = "push_results"
 RESULT_COLUMNS = (
@@ -104,43 +105,20 @@ def write_results_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     opened in a spreadsheet, so such cells are prefixed with a quote.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     out = frame.copy()
     out["pushed_at"] = out["pushed_at"].map(
         lambda ts: ts.isoformat().replace("+00:00", "Z") if ts is not None else None
     )
-    writer = _csv_writer()
-    if writer is not None:
-        writer(out, target)
-        return target
-    with target.open("w", newline="", encoding="utf-8") as handle:
-        rows = csv.writer(handle)
-        rows.writerow(out.columns)
-        for record in out.itertuples(index=False, name=None):
-            rows.writerow([neutralise(value) for value in record])
+    write_csv(out, target)
     return target
 
 
-def _csv_writer() -> Any:
-    import importlib
-
-    try:
-        csv_io = importlib.import_module("transforms.csv_io")
-    except ImportError:
-        return None
-    return getattr(csv_io, "write_csv", None)
-
-
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> Any:
-    """A CSV cell safe to open in a spreadsheet (``None``/NA becomes empty)."""
-    if value is None or value is pd.NA:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+def write_plan_csv(plan: Plan, path: str | Path) -> Path:
+    """Write a dry run's plan (one row per input row, :meth:`Plan.to_frame` columns) as CSV,
+    spreadsheet formulas neutralised like the results."""
+    target = Path(path)
+    write_csv(plan.to_frame(), target)
+    return target
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, int]:

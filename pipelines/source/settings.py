@@ -7,7 +7,7 @@ from typing import Final
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
-from pipelines.contact import NULLABLE_FIELDS, PAGE_LIMIT_MAX
+from transforms.contact import NULLABLE_FIELDS, PAGE_LIMIT_MAX
 
 SOURCE_NAME: Final = "lynkist"
 TABLE_NAME: Final = "contacts"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pipelines.contact import WRITABLE_FIELDS
+from transforms.contact import WRITABLE_FIELDS
 
 if TYPE_CHECKING:
     import dlt

@@ -240,3 +240,17 @@ def test_rate_limited_sandbox_throttles_concurrency(sb: SandboxServer, api_key: 
         assert client.stats.throttled > 0
         assert min(limits) < client.limiter.max_concurrency  # fewer in flight once throttled
         assert asked and all(s >= 0 for s in asked)
+
+
+def test_search_pages_through_the_shared_paginator(
+    sb: SandboxServer, client: LynkistClient
+) -> None:
+    result = client.bulk_create([{"first_name": f"P{i}", "tags": ["paged"]} for i in range(25)])
+    assert result.failed == 0
+    client.bulk_create([{"first_name": "Other", "tags": ["other"]}])
+    pages = client.iter_search_pages(tag="paged", limit=10)
+    seen = Counter(c["first_name"] for page in pages for c in page.data)
+    assert pages.total_pages == 3
+    assert seen == Counter(f"P{i}" for i in range(25))  # every match once, nothing else
+    searches = [r for r in sb.admin.requests() if r["path"].endswith("/search")]
+    assert sorted(r["query"] for r in searches) == [f"page={n}&limit=10" for n in (1, 2, 3)]

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from lynkist_sandbox import SandboxServer
-from pipelines.contact import CONTACT_FIELDS
 from tests.sandbox.conftest import ApiFactory, create
+from transforms.contact import CONTACT_FIELDS
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 FULL = {

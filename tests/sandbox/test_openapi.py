@@ -9,8 +9,9 @@ import jsonschema
 import pytest
 
 from lynkist_sandbox import SandboxServer
-from pipelines.contact import API_BASE_PATH, CONTACT_FIELDS, NULLABLE_FIELDS, WRITABLE_FIELDS
+from pipelines.contact import API_BASE_PATH
 from tests.sandbox.conftest import create
+from transforms.contact import CONTACT_FIELDS, NULLABLE_FIELDS, WRITABLE_FIELDS
 
 BASE = API_BASE_PATH
 OPERATIONS = {

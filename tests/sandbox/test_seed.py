@@ -12,7 +12,7 @@ import phonenumbers
 import pytest
 
 from lynkist_sandbox.seed import generate_contacts
-from pipelines.contact import CONTACT_FIELDS, PHONE_MAX, normalize_email
+from transforms.contact import CONTACT_FIELDS, PHONE_MAX, normalize_email
 
 NOW = datetime(2026, 5, 12, 8, 0, 0, tzinfo=UTC)
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")

@@ -163,3 +163,69 @@ def test_killed_push_resumes_without_duplicates(
     assert set(outcomes) <= {"created", "updated", "unchanged"}
     # rows the killed run wrote are not written again
     assert outcomes.get("unchanged", 0) >= len(first_run) - 60
+
+
+def test_dry_run_shows_columns_first_and_the_custom_keys_that_change(
+    sb: SandboxServer,
+    api_key: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with LynkistClient(sb.base_url, api_key) as client:
+        create_contacts(
+            client,
+            [{"first_name": "Ana", "email": "ana@acme.test", "custom_fields": {"plan": "starter"}}],
+        )
+    export = _hubspot_csv(
+        tmp_path / "hubspot.csv",
+        [
+            {
+                "First Name": "Ana",
+                "Email": "ana@acme.test",
+                "Contact owner": "Sam Ortiz",
+                "Shoe Size": "38",
+                "[legacy]": "x",
+                "Create Date": "2026-01-01",
+                "custom_fields.plan": "",
+            }
+        ],
+    )
+    overrides = tmp_path / "map.csv"
+    overrides.write_text("column,field\ncustom_fields.plan,custom_fields.plan\n")
+    plan_csv = tmp_path / "plan.csv"
+    argv = ["push", str(export), "--dry-run", "--clear-empty", "-v", "--mapping", str(overrides)]
+    with caplog.at_level("INFO", logger="pipelines"):
+        code = main([*argv, "--results", str(plan_csv), *_args(sb, api_key, tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    # the mapping comes first, every column in it
+    assert out.index("Columns") < out.index("Push plan")
+    for line in ("custom_fields.owner", "Shoe Size", "ignored — not in the mapping", "Create Date"):
+        assert line in out
+    # the custom_fields diff names each key instead of cutting both objects to "…"
+    assert "custom_fields.plan" in out and "starter" in out
+    assert "custom_fields.owner" in out.split("Field changes")[1]
+    # user text is never read as rich markup (a "[column …]" hint or a "[x]" header vanished)
+    assert "[legacy]" in out
+    assert f"plan: {plan_csv}" in out.replace("\n", "")
+    with plan_csv.open(newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["action"] == "update"
+    assert row["changed_fields"] == "custom_fields.owner,custom_fields.plan"
+    assert any("Shoe Size" in r.getMessage() for r in caplog.records)
+
+
+def test_rejection_reasons_are_printed_whole(
+    sb: SandboxServer, api_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = _hubspot_csv(
+        tmp_path / "e.csv",
+        [{"First Name": "Camille", "Email": "c@alpes.test", "Phone Number": "04 50 11 22 33"}],
+    )
+    code = main(["push", str(export), "--dry-run", *_args(sb, api_key, tmp_path)])
+    assert code == 3
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert 'phone: "04 50 11 22 33" is not a valid phone number in US' in out
+    assert "--default-region FR" in out
+    assert '[column "Phone Number"]' in out

@@ -196,10 +196,57 @@ def test_helpers() -> None:
 
 
 def test_notebook_frames_keep_integral_numbers_as_text() -> None:
-    from pipelines.sink.push import as_text_frame
+    from transforms.text import as_text_frame
 
     df = pd.DataFrame({"phone": [4155550100, None], "id": [7, 8], "score": [1.5, None]})
     out = as_text_frame(df)
     assert list(out["phone"]) == ["4155550100", ""]
     assert list(out["id"]) == ["7", "8"]
     assert out["score"].iloc[0] == 1.5  # not integral: left to the cleaning step
+
+
+def _mapped_and_cleaned(csv_text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from transforms.cleaning import clean_contacts
+    from transforms.csv_io import read_export
+    from transforms.mapping import apply_mapping
+
+    cleaned = clean_contacts(apply_mapping(read_export(csv_text.encode())))
+    return cleaned.valid, cleaned.rejected
+
+
+def test_clear_empty_clears_a_keyed_custom_field_through_the_mapping_step() -> None:
+    # An empty custom_fields.plan cell left {"plan": "pro"} when the mapping dropped the key.
+    mirror = pd.DataFrame(
+        [contact("c1", email="a@x.test", custom_fields=json.dumps({"plan": "pro", "n": 1}))]
+    )
+    valid, rejected = _mapped_and_cleaned("first_name,email,custom_fields.plan\nAna,a@x.test,\n")
+    kept = build_plan(valid, mirror, match_on=EMAIL, rejected=rejected)
+    assert kept.rows[0].action == "unchanged"
+    cleared = build_plan(valid, mirror, match_on=EMAIL, rejected=rejected, clear_empty=True)
+    assert cleared.rows[0].payload == {"custom_fields": {"n": 1}}
+    assert cleared.to_frame()["changed_fields"].tolist() == ["custom_fields.plan"]
+
+
+def test_a_rejected_row_keeps_its_match_key() -> None:
+    valid, rejected = _mapped_and_cleaned(
+        "first_name,email,phone\nAna,Ana@X.test,12ab\n,bo@x.test,\nCy,cy@x.test,\n"
+    )
+    plan = build_plan(valid, pd.DataFrame(), match_on=EMAIL, rejected=rejected)
+    assert [(r.action, r.match_key) for r in plan.rows] == [
+        ("reject", "ana@x.test"),
+        ("reject", "bo@x.test"),
+        ("create", "cy@x.test"),
+    ]
+    assert plan.to_frame()["match_key"].tolist() == ["ana@x.test", "bo@x.test", "cy@x.test"]
+
+
+def test_changed_fields_name_the_custom_keys_that_change() -> None:
+    stored = {"plan": "starter", "score": 42, "gone": "x"}
+    mirror = pd.DataFrame([contact("c1", email="a@x.test", custom_fields=json.dumps(stored))])
+    df = rows(
+        {"email": "a@x.test", "company": "Acme", "custom_fields": {"plan": "pro", "gone": None}}
+    )
+    plan = build_plan(df, mirror, match_on=EMAIL, clear_empty=True)
+    assert plan.to_frame()["changed_fields"].tolist() == [
+        "company,custom_fields.plan,custom_fields.gone"
+    ]

@@ -13,10 +13,10 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient
-from pipelines.contact import CONTACT_FIELDS
 from pipelines.source.runner import SyncSettings, make_pipeline, run_sync
 from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
+from transforms.contact import CONTACT_FIELDS
 
 COMPARED = (*CONTACT_FIELDS, "is_deleted")
 

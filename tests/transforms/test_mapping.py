@@ -127,9 +127,9 @@ def test_detect_needs_a_column_identifying_a_person() -> None:
 
 
 def test_detect_refuses_a_tie_between_presets_that_map_differently() -> None:
-    # HubSpot maps City to custom_fields.city, Salesforce reports map Mobile to phone.
+    # HubSpot maps State/Region to custom_fields.state, Salesforce reports map Mobile to phone.
     with pytest.raises(ValueError, match="several presets"):
-        detect_preset(["First Name", "Email", "City", "Mobile"])
+        detect_preset(["First Name", "Email", "State/Region", "Mobile"])
 
 
 def test_detect_prefers_exact_spellings() -> None:
@@ -174,9 +174,15 @@ def test_lifecycle_map_only_yields_conventional_statuses() -> None:
 
 
 def test_unmapped_columns_are_ignored_and_reported() -> None:
-    mapped = apply_mapping(frame(HUBSPOT_ROW))
-    assert mapped.attrs["unmapped_columns"] == ["Create Date"]
+    mapped = apply_mapping(frame({**HUBSPOT_ROW, "Shoe Size": "44"}))
+    assert mapped.attrs["unmapped_columns"] == ["Shoe Size"]
     assert "Create Date" not in mapped.columns
+    report = mapped.attrs["columns"]
+    assert report.ignored == {
+        "Create Date": "ignored by the mapping (CRM bookkeeping)",
+        "Shoe Size": "not in the mapping: add it to a mapping file to keep it",
+    }
+    assert set(report.mapped) | set(report.ignored) == set(HUBSPOT_ROW) | {"Shoe Size"}
 
 
 def test_output_has_only_targets_present_and_none_for_empty() -> None:
@@ -210,9 +216,13 @@ def test_salesforce_full_name_column_maps_to_pseudo_field() -> None:
     assert "first_name" not in mapped.columns
 
 
-def test_custom_fields_leave_out_empty_cells() -> None:
+def test_custom_fields_keep_empty_cells_as_none() -> None:
+    # None (not absent) so that --clear-empty can clear the stored key; the push never sends it.
     df = frame({"First Name": "A", "City": "Pune", "Record ID": ""})
-    assert apply_mapping(df, "hubspot").loc[0, "custom_fields"] == {"city": "Pune"}
+    assert apply_mapping(df, "hubspot").loc[0, "custom_fields"] == {
+        "city": "Pune",
+        "hubspot_record_id": None,
+    }
 
 
 def test_explicit_mapping_dict() -> None:
@@ -251,8 +261,8 @@ def test_overrides_alone_when_no_preset_matches() -> None:
 
 
 def test_unknown_preset_name_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown mapping preset 'pipedrive'"):
-        resolve_mapping(["First Name"], "pipedrive")
+    with pytest.raises(ValueError, match="unknown mapping preset 'zoho'"):
+        resolve_mapping(["First Name"], "zoho")
 
 
 @pytest.mark.parametrize(
