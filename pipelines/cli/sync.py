@@ -117,7 +117,7 @@ def _start_listing(base_url: str, api_key: str, max_concurrency: int) -> Any:
     """
     # light imports only (httpx): pipelines.source would import dlt
     from pipelines.client import LynkistClient, LynkistConfigError
-    from pipelines.contact import PAGE_LIMIT_MAX
+    from transforms.contact import PAGE_LIMIT_MAX
 
     if not api_key:
         return None
