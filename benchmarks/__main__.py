@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import scenarios
+from benchmarks import listen, scenarios
 from benchmarks.scenarios import Context, Row, Sizes
 
 SCENARIOS = {
@@ -24,6 +24,7 @@ SCENARIOS = {
     "big_field": scenarios.big_field,
     "rate": scenarios.rate_limited,
     "clean": scenarios.cleaning,
+    "listen": listen.webhooks,
 }
 
 

@@ -1,7 +1,8 @@
 """The admin API under ``/_sandbox`` (header ``X-Sandbox-Admin``; not in ``/openapi.json``).
 
 It lets tests and benchmarks inspect and steer the sandbox: the request log, faults, live
-settings, the clock, scan hooks, demo data, ground truth, reset, webhook deliveries.
+settings, the clock, scan hooks, demo data, planted (unvalidated) records, ground truth, reset,
+webhook deliveries.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lynkist_sandbox.faults import FaultSpec
 from lynkist_sandbox.hooks import ScanHook
 from lynkist_sandbox.models import ContactCreate, ContactUpdate, describe_errors
 from lynkist_sandbox.seed import generate_contacts
+from lynkist_sandbox.service import ContactService
 from lynkist_sandbox.state import SandboxState
+from lynkist_sandbox.store import wire
 
 ADMIN_HEADER = "X-Sandbox-Admin"
 
@@ -67,6 +71,26 @@ class SeedBody(_Strict):
     n: int = Field(ge=0, le=2_000_000)
     seed: int = 0
     updated_share: float = Field(default=0.6, ge=0.0, le=1.0)
+
+
+class PlantBody(_Strict):
+    tenant: str = "acme"
+    # Any JSON objects: validation is exactly what planting bypasses.
+    contacts: list[dict[str, Any]] = Field(max_length=10_000)
+
+
+class NoteBody(_Strict):
+    tenant: str = "acme"
+    body: str = Field(min_length=1, max_length=10_000)
+    author: str | None = None
+
+
+class CommunicationBody(_Strict):
+    tenant: str = "acme"
+    channel: Literal["email", "call", "sms", "meeting", "other"] = "email"
+    direction: Literal["inbound", "outbound"] = "outbound"
+    subject: str | None = Field(default=None, max_length=1000)
+    body: str | None = Field(default=None, max_length=10_000)
 
 
 def _check_tenant(state: SandboxState, tenant: str) -> None:
@@ -172,12 +196,30 @@ def seed_tenant(state: SandboxState, tenant: str, n: int, seed: int, updated_sha
     return state.contacts.insert_existing(tenant, contacts)
 
 
+@router.post("/plant")
+async def plant(request: Request, body: PlantBody) -> dict[str, Any]:
+    """Store contacts as the API would return them, bypassing validation (bad-record tests).
+
+    Each object is served by list, search and get exactly as given (a lone surrogate escaped
+    as ``\\ud83d``); ``id`` and ``created_at`` are filled in when missing. A contact with the
+    same id is replaced. No webhook is sent.
+    """
+    state = _state(request)
+    _check_tenant(state, body.tenant)
+    ids = await run_in_threadpool(
+        state.contacts.plant, body.tenant, body.contacts, state.clock.now_iso()
+    )
+    return {"ids": ids}
+
+
 @router.get("/contacts")
-def ground_truth(request: Request, tenant: Annotated[str, Query()] = "acme") -> dict[str, Any]:
+def ground_truth(request: Request, tenant: Annotated[str, Query()] = "acme") -> Response:
     """Every contact of the tenant, archived ones included, with ``archived_at``."""
     state = _state(request)
     _check_tenant(state, tenant)
-    return {"contacts": state.contacts.all_contacts(tenant)}
+    # wire(): a planted lone surrogate is sent escaped, not as invalid UTF-8
+    body = wire({"contacts": state.contacts.all_contacts(tenant)})
+    return Response(body, media_type="application/json")
 
 
 @router.post("/reset")
@@ -185,6 +227,32 @@ def reset(request: Request) -> dict[str, Any]:
     """Delete contacts, idempotency keys, logs, hooks and webhook deliveries."""
     _state(request).reset()
     return {"reset": True}
+
+
+def _add_activity(
+    request: Request, contact_id: str, kind: str, body: NoteBody | CommunicationBody
+) -> dict[str, Any]:
+    state = _state(request)
+    tenant = body.tenant
+    fields = body.model_dump(exclude={"tenant"}, exclude_none=True)
+    _check_tenant(state, tenant)
+    service: ContactService = request.app.state.service
+    data = service.add_activity(tenant, contact_id, kind, fields)
+    if data is None:
+        raise HTTPException(404, f"no live contact {contact_id} in tenant {tenant!r}")
+    return data
+
+
+@router.post("/contacts/{contact_id}/notes", status_code=201)
+def add_note(request: Request, contact_id: str, body: NoteBody) -> dict[str, Any]:
+    """Attach a note to a contact (as the dashboard would); emits ``contact.note_added``."""
+    return _add_activity(request, contact_id, "note", body)
+
+
+@router.post("/contacts/{contact_id}/communications", status_code=201)
+def add_communication(request: Request, contact_id: str, body: CommunicationBody) -> dict[str, Any]:
+    """Record a communication; emits ``contact.communication_added``."""
+    return _add_activity(request, contact_id, "communication", body)
 
 
 @router.get("/webhooks")

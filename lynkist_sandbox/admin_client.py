@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -68,6 +70,21 @@ class SandboxAdmin:
         created: int = self._call("POST", "/seed", json=body)["created"]
         return created
 
+    def plant(self, contacts: Sequence[dict[str, Any]], tenant: str = "acme") -> list[str]:
+        """Store contacts exactly as given, bypassing validation; returns their ids.
+
+        For reproducing records the real API may return: a lone surrogate (``"\\ud83d"``), a
+        25 MB ``company``, ``updated_at`` of ``""`` or ``1767225600``, a new field ``firstName``.
+        ``id`` and ``created_at`` are filled in when missing; a contact with the same id is
+        replaced (so a test can also repair a record).
+        """
+        # ensure_ascii: a lone surrogate travels as the \\ud83d escape (UTF-8 cannot carry it)
+        body = json.dumps({"tenant": tenant, "contacts": list(contacts)}, ensure_ascii=True)
+        ids: list[str] = self._call(
+            "POST", "/plant", content=body, headers={"Content-Type": "application/json"}
+        )["ids"]
+        return ids
+
     def contacts(self, tenant: str = "acme") -> list[dict[str, Any]]:
         """Ground truth: every contact of the tenant, archived ones with ``archived_at``."""
         contacts: list[dict[str, Any]] = self._call("GET", "/contacts", params={"tenant": tenant})[
@@ -97,6 +114,26 @@ class SandboxAdmin:
         """Webhook delivery attempts so far."""
         deliveries: list[dict[str, Any]] = self._call("GET", "/webhooks")["deliveries"]
         return deliveries
+
+    def add_note(
+        self, contact_id: str, body: str, *, tenant: str = "acme", author: str | None = None
+    ) -> dict[str, Any]:
+        """Attach a note to a contact; the sandbox emits ``contact.note_added``."""
+        payload: dict[str, Any] = {"tenant": tenant, "body": body}
+        if author is not None:
+            payload["author"] = author
+        result: dict[str, Any] = self._call("POST", f"/contacts/{contact_id}/notes", json=payload)
+        return result
+
+    def add_communication(
+        self, contact_id: str, *, tenant: str = "acme", **fields: Any
+    ) -> dict[str, Any]:
+        """Record a communication (channel, direction, subject, body); emits
+        ``contact.communication_added``."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/contacts/{contact_id}/communications", json={"tenant": tenant, **fields}
+        )
+        return result
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
@@ -60,6 +61,8 @@ def _body_problem(exc: RequestValidationError) -> str | None:
     """
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
+        if err.get("type") == "string_unicode":  # valid JSON, text that is not: a 422
+            continue
         if err.get("type") == "json_invalid":
             return f"Malformed JSON body: {err.get('ctx', {}).get('error', err.get('msg'))}"
         if loc == ("body",):
@@ -74,7 +77,18 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     problem = _body_problem(exc)
     if problem is not None:
         return JSONResponse({"detail": problem}, status_code=400)
-    return await request_validation_exception_handler(request, exc)
+    # FastAPI's own handler, but with an encoder that cannot fail on the echoed input
+    return _EscapingJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+class _EscapingJSONResponse(JSONResponse):
+    """A JSON answer that can echo any input: non-ASCII as ``\\u`` escapes.
+
+    The 422 details quote the input, and a lone surrogate in it cannot be UTF-8 encoded.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def create_app(

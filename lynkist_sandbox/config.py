@@ -26,6 +26,9 @@ class SandboxConfig:
         idempotency_ttl_s: How long idempotency keys are kept.
         webhook_urls: Receivers of ``contact.*`` events.
         webhook_secret: HMAC secret that signs webhook deliveries.
+        webhook_max_attempts: Attempts per delivery, the first included.
+        webhook_backoff_s: Wait before a delivery's first retry (doubles, capped at 8 s).
+        webhook_workers: Concurrent delivery threads.
         api_keys: Fixed keys ``{tenant: {"rw"|"ro"|"wo": key}}``; random when ``None``.
         admin_token: Fixed token of the ``/_sandbox`` admin API; random when ``None``.
     """
@@ -42,6 +45,9 @@ class SandboxConfig:
     idempotency_ttl_s: int = 86400
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str = "whsec_sandbox_demo"
+    webhook_max_attempts: int = 5
+    webhook_backoff_s: float = 0.5
+    webhook_workers: int = 2
     api_keys: dict[str, dict[str, str]] | None = None
     admin_token: str | None = None
 

@@ -26,7 +26,7 @@ from lynkist_sandbox.models import (
     SearchRequest,
 )
 from lynkist_sandbox.service import ContactService, IdempotencyConflictError, WriteResult
-from lynkist_sandbox.store import ContactFilter, dumps
+from lynkist_sandbox.store import ContactFilter, wire
 from pipelines.contact import API_BASE_PATH
 from transforms.contact import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
@@ -194,7 +194,7 @@ async def get_contact(request: Request, contact_id: str) -> Response:
     contact = _service(request).get(_tenant(request), contact_id)
     if contact is None:
         return JSONResponse(NOT_FOUND, status_code=404)
-    return _json(dumps(contact))
+    return _json(wire(contact))
 
 
 @router.patch(
@@ -213,7 +213,7 @@ async def update_contact(request: Request, contact_id: str, body: ContactUpdate)
     contact = _service(request).update(_tenant(request), contact_id, body)
     if contact is None:
         return JSONResponse(NOT_FOUND, status_code=404)
-    return _json(dumps(contact))
+    return _json(wire(contact))
 
 
 @router.delete(

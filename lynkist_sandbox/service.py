@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,33 @@ class ContactService:
             return False
         self._emit("contact.deleted", tenant, contact, now)
         return True
+
+    def add_activity(
+        self, tenant: str, contact_id: str, kind: str, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Record a note or a communication on a live contact and emit its event.
+
+        The API has no endpoint for them (the dashboard records them); the sandbox's admin API
+        stands in, so receivers see ``contact.note_added`` / ``contact.communication_added``.
+
+        Args:
+            tenant: The contact's tenant.
+            contact_id: A live contact.
+            kind: ``"note"`` or ``"communication"``.
+            fields: The note's or communication's fields (an ``id`` is added).
+
+        Returns:
+            The event's ``data`` (``{"id": contact_id, kind: {...}}``), or ``None`` when the
+            contact is not live.
+        """
+        if self.state.contacts.get(tenant, contact_id) is None:
+            return None
+        now = self.state.clock.now_iso()
+        record = {"id": str(uuid.uuid4()), "created_at": now, **fields}
+        data = {"id": contact_id, kind: record}
+        event = "contact.note_added" if kind == "note" else "contact.communication_added"
+        self._emit(event, tenant, data, now)
+        return data
 
     def page(self, tenant: str, flt: ContactFilter, page: int, limit: int) -> bytes:
         """A page as served (JSON bytes); then the scan hooks due after this page run."""

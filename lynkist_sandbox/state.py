@@ -39,7 +39,13 @@ class SandboxState:
         self.requests = RequestLog()
         self.hooks = ScanHooks()
         self.faults: FaultSpec = config.faults
-        self.webhooks = WebhookDispatcher(list(config.webhook_urls), config.webhook_secret)
+        self.webhooks = WebhookDispatcher(
+            list(config.webhook_urls),
+            config.webhook_secret,
+            max_attempts=config.webhook_max_attempts,
+            backoff_s=config.webhook_backoff_s,
+            workers=config.webhook_workers,
+        )
         self.limiter: TokenBucketLimiter | None = None
         self._rebuild_limiter()
 

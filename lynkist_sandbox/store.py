@@ -33,13 +33,39 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _tags_text(tags: list[str]) -> str:
+_ASCII_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
+def wire(value: Any) -> str:
+    """Compact JSON that is valid UTF-8 whatever ``value`` holds.
+
+    A planted contact may carry a lone surrogate (``"\\ud83d"``): a Python string that UTF-8
+    cannot encode. Such a value is served escaped (``\\ud83d``), as a JSON API would send it.
+    """
+    text = _ENCODER.encode(value)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(value)
+    return text
+
+
+def _storable(text: str) -> str:
+    """``text`` with lone surrogates replaced (for the index columns, which SQLite encodes)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _tags_text(tags: Any) -> str:
     """Tags as ``<SEP>a<SEP>b<SEP>``: an exact-tag filter is one ``instr``."""
-    return _SEP + _SEP.join(tags) + _SEP if tags else ""
+    if not isinstance(tags, list) or not tags:
+        return ""
+    return _SEP + _SEP.join(t for t in tags if isinstance(t, str)) + _SEP
 
 
 def _search_text(contact: dict[str, Any]) -> str:
-    return _SEP.join((contact.get(f) or "").casefold() for f in SEARCH_FIELDS)
+    return _SEP.join(
+        value.casefold() if isinstance(value := contact.get(f), str) else "" for f in SEARCH_FIELDS
+    )
 
 
 def _ready_made(raw: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +83,10 @@ def _timestamp(value: Any) -> str | None:
     if isinstance(value, str) and len(value) == 27 and value[19] == "." and value[26] == "Z":
         return value  # already in the served format: skip parsing (seeding 100k rows)
     return normalize_ts(value)
+
+
+def _order_key(created_at: Any) -> str:
+    return created_at if isinstance(created_at, str) else wire(created_at)
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,47 @@ class ContactStore:
             self._order.pop(tenant, None)  # rebuilt on the next unfiltered page
         return created
 
+    def plant(self, tenant: str, docs: Iterable[dict[str, Any]], now: str) -> list[str]:
+        """Store contacts exactly as given, bypassing validation; replace same-id contacts.
+
+        This is how a test reproduces a record the real API might return (a lone surrogate, a
+        25 MB company, an ``updated_at`` of ``""``, a new field ``firstName``): the document
+        is served as it is. Only ``id`` (a new UUID when missing) and ``created_at`` (now, when
+        missing) are filled in, because the listing's order needs them.
+
+        Returns:
+            The ids of the planted contacts, in order.
+        """
+        ids: list[str] = []
+        with self.db.transaction() as conn:
+            for raw in docs:
+                doc = dict(raw)
+                doc.setdefault("id", str(uuid.uuid4()))
+                doc.setdefault("created_at", now)
+                contact_id = doc["id"] if isinstance(doc["id"], str) else wire(doc["id"])
+                status = doc.get("status")
+                conn.execute(
+                    "INSERT OR REPLACE INTO contacts (tenant, id, created_at, updated_at, "
+                    "archived_at, status, tags, search_text, doc) "
+                    "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                    (
+                        tenant,
+                        _storable(contact_id),
+                        # the order list compares created_at as text, whatever was planted
+                        _storable(_order_key(doc["created_at"])),
+                        None
+                        if doc.get("updated_at") is None
+                        else _storable(_order_key(doc["updated_at"])),
+                        _storable(status) if isinstance(status, str) else None,
+                        _storable(_tags_text(doc.get("tags"))),
+                        _storable(_search_text(doc)),
+                        wire(doc),
+                    ),
+                )
+                ids.append(contact_id)
+            self._order.pop(tenant, None)  # rebuilt on the next unfiltered page
+        return ids
+
     def update(
         self, tenant: str, contact_id: str, changes: dict[str, Any], now: str
     ) -> dict[str, Any] | None:
@@ -141,10 +212,10 @@ class ContactStore:
                 "doc = ? WHERE tenant = ? AND id = ?",
                 (
                     now,
-                    contact["status"],
-                    _tags_text(contact["tags"]),
-                    _search_text(contact),
-                    dumps(contact),
+                    _storable(str(contact["status"])) if contact.get("status") else None,
+                    _storable(_tags_text(contact.get("tags"))),
+                    _storable(_search_text(contact)),
+                    wire(contact),
                     tenant,
                     contact_id,
                 ),

@@ -38,7 +38,13 @@ import httpx
 from pipelines import __version__
 from pipelines.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
-EVENTS: Final = ("contact.created", "contact.updated", "contact.deleted")
+EVENTS: Final = (
+    "contact.created",
+    "contact.updated",
+    "contact.deleted",
+    "contact.note_added",
+    "contact.communication_added",
+)
 _LOG_MAX: Final = 10_000
 
 

@@ -21,9 +21,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from pipelines.warehouse import (
     DEFAULT_DATASET,
@@ -46,6 +48,30 @@ OUTCOME_COLORS: dict[str, str] = {
 DETAIL_VIEWS = frozenset({"contacts_all", "contacts_current", "contacts_data_quality_issues"})
 TOP_TAGS = 15
 LAST_RUNS = 10
+#: Duplicate checks (ambiguous push matches) are drawn in this red, the other checks in orange.
+DUPLICATE_COLOR = "#c62828"
+CHECK_COLOR = "#ef6c00"
+#: Headroom above the tallest bar, as a share of the axis: bars never touch the frame.
+HEADROOM = 0.12
+#: Readable names of the data-quality checks (``contacts_data_quality.issue``).
+CHECK_LABELS: dict[str, str] = {
+    "missing_email_and_phone": "Missing email and phone",
+    "missing_email": "Missing email",
+    "missing_phone": "Missing phone",
+    "phone_not_e164": "Phone not in E.164 form",
+    "duplicate_email": "Duplicate email",
+    "duplicate_phone": "Duplicate phone",
+}
+
+
+def check_label(issue: str) -> str:
+    """The readable name of a data-quality check; an unknown one is de-snake-cased."""
+    return CHECK_LABELS.get(issue, issue.replace("_", " ").capitalize())
+
+
+def _legend_outside(ax: Any, **kwargs: Any) -> None:
+    """A legend to the right of the axes, where it can never cover a bar or a line."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, **kwargs)
 
 
 def open_warehouse(
@@ -99,6 +125,12 @@ def load_views(con: WarehouseReader, *, detail_rows: int | None = None) -> dict[
         if detail_rows is not None and name in DETAIL_VIEWS:
             query += f"\nLIMIT {int(detail_rows)}"
         frames[name] = con.frame(query)
+    if "push_history" in frames and "source" in tables.get("push_results", {}):
+        # what each run pushed (the export's file name), for the chart's labels
+        sources = con.frame(
+            "SELECT run_id, MAX(source) AS source FROM push_results GROUP BY run_id"
+        )
+        frames["push_history"] = frames["push_history"].merge(sources, on="run_id", how="left")
     return frames
 
 
@@ -126,7 +158,9 @@ def growth_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
     bottom.axhline(0, color="#333", linewidth=0.8)
     bottom.set_ylabel("Contacts per week")
     bottom.set_xlabel("Date (UTC); bars start on Monday")
-    bottom.legend(loc="upper left", fontsize=8)
+    bottom.margins(y=HEADROOM)
+    top.margins(y=HEADROOM)
+    _legend_outside(bottom)
     return fig
 
 
@@ -169,19 +203,29 @@ def top_tags_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
 def data_quality_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
     """Live contacts failing each data-quality check."""
     checks = data["contacts_data_quality"].sort_values("check_order")
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    fig = Figure(figsize=(9.5, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.set_title("Data quality (live contacts)")
-    colors = [
-        "#c62828" if issue.startswith("duplicate") else "#ef6c00" for issue in checks["issue"]
-    ]
-    ax.barh(checks["issue"], checks["contacts"], color=colors)
-    for y, count in enumerate(checks["contacts"]):
-        ax.annotate(f" {count}", (count, y), va="center", fontsize=8)
+    duplicate = [issue.startswith("duplicate") for issue in checks["issue"]]
+    colors = [DUPLICATE_COLOR if dup else CHECK_COLOR for dup in duplicate]
+    labels = [check_label(issue) for issue in checks["issue"]]
+    ax.barh(labels, checks["contacts"], color=colors)
+    # a duplicate check with no contact has no bar to be red: its label and count are red too
+    for y, (count, color) in enumerate(zip(checks["contacts"], colors, strict=True)):
+        ax.annotate(f" {count}", (count, y), va="center", fontsize=8, color=color)
+    for tick, color in zip(ax.get_yticklabels(), colors, strict=True):
+        tick.set_color(color)
     ax.invert_yaxis()
     ax.set_xlabel("Live contacts affected")
     ax.set_ylabel("Check")
-    ax.margins(x=0.1)
+    ax.margins(x=HEADROOM)
+    _legend_outside(
+        ax,
+        handles=[
+            Patch(color=DUPLICATE_COLOR, label="duplicate: ambiguous push match"),
+            Patch(color=CHECK_COLOR, label="missing or malformed"),
+        ],
+    )
     return fig
 
 
@@ -190,7 +234,7 @@ def push_outcomes_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
     fig = Figure(figsize=(9, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.set_title(f"Push outcomes (last {LAST_RUNS} runs)")
-    ax.set_xlabel("Push run (start time, UTC)")
+    ax.set_xlabel("Push run (file pushed, start time UTC)")
     ax.set_ylabel("Input rows")
     history = data.get("push_history")
     if history is None or history.empty:
@@ -198,20 +242,36 @@ def push_outcomes_chart(data: Mapping[str, pd.DataFrame]) -> Figure:
         _no_data(ax, "no push recorded yet: run `lynkist push FILE`")
         return fig
     runs = history.sort_values("started_at").tail(LAST_RUNS)
+    sources = runs["source"] if "source" in runs else pd.Series(None, index=runs.index)
     labels = [
-        pd.Timestamp(t).tz_convert("UTC").strftime("%m-%d %H:%M:%S") if pd.notna(t) else str(r)
-        for t, r in zip(runs["started_at"], runs["run_id"], strict=True)
+        _run_label(t, r, s)
+        for t, r, s in zip(runs["started_at"], runs["run_id"], sources, strict=True)
     ]
     bottom = pd.Series(0, index=runs.index)
     for outcome, color in OUTCOME_COLORS.items():
         ax.bar(labels, runs[outcome], bottom=bottom, color=color, label=outcome, width=0.6)
         bottom = bottom + runs[outcome]
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="outcome")
+    ax.set_ylim(0, max(float(bottom.max()), 1.0) * (1 + HEADROOM))
+    _legend_outside(ax, title="outcome")
     # a few runs: keep the columns narrow and centred rather than a wall of colour
     pad = max(0, 5 - len(runs)) / 2
     ax.set_xlim(-0.5 - pad, len(runs) - 0.5 + pad)
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     return fig
+
+
+def _run_label(started_at: Any, run_id: str, source: Any) -> str:
+    """A push run's column label: the file it pushed over its start time (UTC)."""
+    when = (
+        pd.Timestamp(started_at).tz_convert("UTC").strftime("%m-%d %H:%M:%S")
+        if pd.notna(started_at)
+        else str(run_id)
+    )
+    if isinstance(source, str) and source:
+        name = source if len(source) <= 28 else source[:27] + "…"
+        # the same file pushed twice gives two columns: the time tells them apart
+        return f"{name}\n{when}"
+    return when
 
 
 @dataclass(frozen=True)
@@ -238,6 +298,8 @@ def _push_table(data: Mapping[str, pd.DataFrame]) -> pd.DataFrame | None:
     if history is None:
         return None
     columns = ["run_id", "started_at", "rows", *OUTCOME_COLORS, "top_error"]
+    if "source" in history:
+        columns.insert(1, "source")
     return history.sort_values("started_at").tail(LAST_RUNS)[columns]
 
 
@@ -273,8 +335,9 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "data_quality.png",
         "Data quality",
-        "Each bar counts live contacts failing a check; red duplicate bars are the contacts that "
-        "would make a push matched on email or phone ambiguous, so fix those first.",
+        "Each bar counts live contacts failing a check; the red ones, duplicate emails and "
+        "phones, are the contacts that would make a push matched on email or phone ambiguous, "
+        "so fix those first.",
         data_quality_chart,
         lambda data: (
             data["contacts_data_quality"].sort_values("check_order").drop(columns=["check_order"])
@@ -283,8 +346,9 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "push_outcomes.png",
         "Push outcomes",
-        "Each column is one `lynkist push` run, its height the rows in the input file, coloured "
-        "by what happened to them; orange and red parts need attention.",
+        "Each column is one `lynkist push` run, labelled with the file it pushed, its height "
+        "the rows in that file, coloured by what happened to them; orange and red parts need "
+        "attention.",
         push_outcomes_chart,
         _push_table,
     ),

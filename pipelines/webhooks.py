@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from typing import Any, Final
@@ -42,6 +43,11 @@ SIGNATURE_HEADER: Final = "Lynkist-Signature"
 EVENT_ID_HEADER: Final = "Lynkist-Event-Id"
 SIGNATURE_SCHEME: Final = "v1"
 DEFAULT_TOLERANCE_S: Final = 300
+# ASCII digits only (str.isdigit() also says yes to "²", which int() refuses) and few of them
+# (int() refuses more than 4,300); 15 digits of Unix seconds reach far past any real date.
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+# hmac.compare_digest raises TypeError on non-ASCII str: only hex reaches it
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class WebhookVerificationError(ValueError):
@@ -59,6 +65,14 @@ class WebhookVerificationError(ValueError):
 
 def _as_bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _body_bytes(body: bytes | str) -> bytes:
+    """The body as signed bytes; a ``str`` that is not valid Unicode cannot have been signed."""
+    try:
+        return _as_bytes(body)
+    except UnicodeEncodeError:
+        raise WebhookVerificationError("body is not valid UTF-8 text") from None
 
 
 def compute_signature(body: bytes | str, secret: str, timestamp: int) -> str:
@@ -82,11 +96,14 @@ def sign(body: bytes | str, secret: str, timestamp: int | None = None) -> str:
     return f"t={t},{SIGNATURE_SCHEME}={compute_signature(body, secret, t)}"
 
 
-def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
+def parse_signature_header(
+    header: str | None, *, scheme: str = SIGNATURE_SCHEME
+) -> tuple[int, list[str]]:
     """Split a ``Lynkist-Signature`` value into its timestamp and ``v1`` signatures.
 
     Args:
         header: The header value (``None`` when the header is absent).
+        scheme: The signature scheme's key in the header (``v1``).
 
     Returns:
         ``(timestamp, [signature, ...])``.
@@ -105,19 +122,23 @@ def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
                 f"malformed {SIGNATURE_HEADER} header: expected t=<unix>,v1=<hex>"
             )
         if key == "t":
-            if timestamp is not None or not value.isdigit():
+            if timestamp is not None or not _TIMESTAMP.fullmatch(value):
                 raise WebhookVerificationError(
                     f"malformed {SIGNATURE_HEADER} header: bad or repeated timestamp"
                 )
             timestamp = int(value)
-        elif key == SIGNATURE_SCHEME:
+        elif key == scheme:
+            if not _HEX.fullmatch(value):
+                raise WebhookVerificationError(
+                    f"malformed {SIGNATURE_HEADER} header: a {scheme}= signature is not hexadecimal"
+                )
             signatures.append(value.lower())
         # Unknown schemes (future v2, ...) are ignored, as Stripe-style receivers do.
     if timestamp is None:
         raise WebhookVerificationError(f"malformed {SIGNATURE_HEADER} header: no timestamp t=")
     if not signatures:
         raise WebhookVerificationError(
-            f"malformed {SIGNATURE_HEADER} header: no {SIGNATURE_SCHEME}= signature"
+            f"malformed {SIGNATURE_HEADER} header: no {scheme}= signature"
         )
     return timestamp, signatures
 
@@ -156,6 +177,7 @@ def verify(
     tolerance_s: float = DEFAULT_TOLERANCE_S,
     now: float | None = None,
     replay_guard: ReplayGuard | None = None,
+    scheme: str = SIGNATURE_SCHEME,
 ) -> dict[str, Any]:
     """Check a delivery's signature and freshness, then return the parsed event.
 
@@ -166,6 +188,7 @@ def verify(
         tolerance_s: Maximum distance, in seconds, between the signed timestamp and ``now``.
         now: Current Unix time (default: ``time.time()``).
         replay_guard: When given, an event id already seen is rejected as a duplicate.
+        scheme: Which ``<scheme>=<hex>`` entries of the header carry the signature.
 
     Returns:
         The event: ``{"id", "event", "tenant", "occurred_at", "data"}``.
@@ -175,8 +198,9 @@ def verify(
             tampered body), timestamp outside the tolerance (replay), body not a JSON object,
             or — with a guard — an event id seen before.
     """
-    timestamp, signatures = parse_signature_header(header)
-    expected = compute_signature(body, secret, timestamp)
+    timestamp, signatures = parse_signature_header(header, scheme=scheme)
+    raw = _body_bytes(body)
+    expected = compute_signature(raw, secret, timestamp)
     # compare_digest on every candidate: no early exit that would leak timing.
     matched = [hmac.compare_digest(expected, candidate) for candidate in signatures]
     if not any(matched):
@@ -190,7 +214,7 @@ def verify(
             f"(signed {current - timestamp:+.0f}s ago): possible replay"
         )
     try:
-        event = json.loads(_as_bytes(body))
+        event = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise WebhookVerificationError("body is not valid JSON") from None
     if not isinstance(event, dict):

@@ -52,6 +52,8 @@ ANOMALIES: list[dict[str, Any]] = [
     {"first_name": "Nobody", "last_name": "Else", "status": None},
 ]
 
+#: The name the push records as what it pushed (the report labels the run with it).
+PUSH_SOURCE = "crm_export_2026-05.csv"
 #: A small Lynkist-format export for the push: valid creates, an update, invalid rows.
 PUSH_ROWS: list[dict[str, str]] = [
     {"first_name": "Pushed", "last_name": "New", "email": "pushed.new@acme.test"},
@@ -140,6 +142,7 @@ def build_warehouse(
             destination=destination,
             dataset=settings.dataset,
             pipelines_dir=tmp / "dlt",
+            source=PUSH_SOURCE,
         )
         assert not push.warnings, push.warnings
         pipeline = make_pipeline(settings)

@@ -14,11 +14,22 @@ from typing import cast
 
 import duckdb
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
 
 from pipelines.cli import main
-from pipelines.report import CHARTS, WarehouseError, build_report, load_views, open_warehouse
-from tests.analysis_support import DemoWarehouse, duckdb_warehouse  # noqa: F401
+from pipelines.report import (
+    CHARTS,
+    CHECK_COLOR,
+    DUPLICATE_COLOR,
+    WarehouseError,
+    build_report,
+    load_views,
+    open_warehouse,
+)
+from tests.analysis_support import PUSH_SOURCE, DemoWarehouse, duckdb_warehouse  # noqa: F401
 from transforms.views import ALL_VIEWS, PUSH_VIEWS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -43,8 +54,8 @@ def chromium() -> str:
         if path := shutil.which(name):
             return path
     pytest.fail(
-        "headless Chromium is needed to check the HTML report: `apt-get install -y chromium` "
-        "(.ci/run does this)",
+        "headless Chromium is needed to check the HTML report: `make test` installs it "
+        "(.ci/ensure-chromium), or run `apt-get install -y chromium` as root",
         pytrace=False,
     )
 
@@ -167,7 +178,7 @@ def test_report_without_views_or_pushes_reads_the_tables(
     shutil.copy(warehouse.duckdb_path, copy)
     with duckdb.connect(str(copy)) as con:
         for name in reversed(ALL_VIEWS):
-            con.execute(f"DROP VIEW lynkist.{name}")
+            con.execute(f"DROP VIEW IF EXISTS lynkist.{name}")
         con.execute("DROP TABLE lynkist.push_results")
     con = open_warehouse(copy)
     try:
@@ -215,3 +226,53 @@ def test_report_on_a_warehouse_being_written(tmp_path: Path) -> None:
             open_warehouse(db)
     finally:
         holder.communicate("", timeout=30)
+
+
+def _drawn(fig: Figure) -> Figure:
+    FigureCanvasAgg(fig).draw()  # lays out texts and legends: their extents become real
+    return fig
+
+
+def test_charts_are_readable_red_where_the_caption_says_and_legends_off_the_data(
+    warehouse: DemoWarehouse,
+) -> None:
+    assert warehouse.duckdb_path is not None
+    con = open_warehouse(warehouse.duckdb_path)
+    try:
+        data = load_views(con)
+    finally:
+        con.close()
+    figures = {spec.filename: _drawn(spec.draw(data)) for spec in CHARTS}
+
+    quality = figures["data_quality.png"].axes[0]
+    labels = [t.get_text() for t in quality.get_yticklabels()]
+    assert labels[0] == "Missing email and phone"
+    assert not any("_" in label for label in labels), labels
+    bars = cast(BarContainer, quality.containers[0]).patches
+    for label, tick, bar in zip(labels, quality.get_yticklabels(), bars, strict=True):
+        expected = DUPLICATE_COLOR if label.startswith("Duplicate") else CHECK_COLOR
+        assert to_hex(bar.get_facecolor()) == expected, label
+        assert to_hex(tick.get_color()) == expected, label
+    caption = next(s.caption for s in CHARTS if s.filename == "data_quality.png")
+    assert "the red ones, duplicate" in caption and DUPLICATE_COLOR == "#c62828"
+
+    for name, fig in figures.items():
+        for ax in fig.axes:
+            # the tallest bar (or the longest, lying down) stays inside the frame
+            for container in ax.containers:
+                bars = cast(BarContainer, container)
+                vertical = bars.orientation == "vertical"
+                low, high = sorted(ax.get_ylim() if vertical else ax.get_xlim())
+                for bar in bars.patches:
+                    start = bar.get_y() if vertical else bar.get_x()
+                    length = bar.get_height() if vertical else bar.get_width()
+                    # the far end (from the baseline) short of the frame, up or down
+                    assert low < start + length < high or length == 0, name
+            legend = ax.get_legend()
+            if legend is not None:
+                box = legend.get_window_extent()
+                for other in fig.axes:
+                    assert not box.overlaps(other.get_window_extent()), f"{name}: legend on data"
+
+    runs = figures["push_outcomes.png"].axes[0]
+    assert any(PUSH_SOURCE in t.get_text() for t in runs.get_xticklabels())

@@ -8,6 +8,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.webhooks import (
     ReplayGuard,
@@ -135,3 +137,43 @@ def test_errors_never_contain_the_secret_or_the_expected_signature() -> None:
 
 def test_parse_signature_header() -> None:
     assert parse_signature_header(f"t={T}, v1=AbC ,v0=ignored") == (T, ["abc"])
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("t=²,v1=00", "bad or repeated timestamp"),  # str.isdigit() says yes, int() says no
+        (f"t={'9' * 4301},v1=00", "bad or repeated timestamp"),  # past int()'s digit limit
+        (f"t={T},v1=é", "not hexadecimal"),
+        (f"t={T},{sign(BODY, SECRET, T).split(',')[1]},v1=é", "not hexadecimal"),
+        (f"t={T},v1=\ud800", "not hexadecimal"),
+    ],
+)
+def test_malformed_values_are_verification_errors_not_crashes(header: str, message: str) -> None:
+    # a receiver that catches WebhookVerificationError (as the docstring says) answers 400,
+    # not 500, whatever the sender put in the header
+    with pytest.raises(WebhookVerificationError, match=message):
+        verify(BODY, header, SECRET, now=T)
+
+
+def test_a_body_that_cannot_be_encoded_is_a_verification_error() -> None:
+    with pytest.raises(WebhookVerificationError, match="UTF-8"):
+        verify('{"id": "\ud800"}', sign(BODY, SECRET, T), SECRET, now=T)
+
+
+_HEADER_PART = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda v: f"t={v}", st.one_of(st.integers(), st.text(max_size=20))),
+    st.builds(lambda v: f"v1={v}", st.one_of(st.text(max_size=70), st.just("0" * 64))),
+    st.just(sign(BODY, SECRET, T)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(header=st.one_of(st.none(), st.text(), st.lists(_HEADER_PART, max_size=5).map(",".join)))
+def test_every_header_verifies_or_is_a_verification_error(header: str | None) -> None:
+    try:
+        event = verify(BODY, header, SECRET, now=T)
+    except WebhookVerificationError:
+        return
+    assert event == EVENT

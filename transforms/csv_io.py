@@ -57,6 +57,51 @@ class EmptyExportError(ValueError):
     """The export has no header row (empty file, or only whitespace / a BOM)."""
 
 
+class NotTextError(ValueError):
+    """The export is not a text file (an Excel workbook, an archive, an image ...)."""
+
+
+#: Leading bytes of binary files people pick instead of the CSV they meant.
+_ZIP_MAGIC: Final = b"PK\x03\x04"
+_OLE2_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls
+#: Share of control characters (other than tab, CR, LF, FF) above which text is binary.
+_MAX_CONTROL_SHARE: Final = 0.01
+
+
+def check_text(data: bytes, encoding: str) -> None:
+    """Refuse bytes that are not a text file, with what they look like and what to do.
+
+    Decoding alone cannot tell: Latin-1 decodes anything, so a workbook would turn into a
+    header of binary garbage.
+
+    Args:
+        data: The raw bytes (the start of the file is enough).
+        encoding: The codec :func:`detect_encoding` chose (UTF-16/32 legitimately hold NULs).
+
+    Raises:
+        NotTextError: An Excel workbook, another ZIP archive, or binary data.
+    """
+    head = data[:65536]
+    if head.startswith(_ZIP_MAGIC):
+        if b"xl/" in head or b"[Content_Types].xml" in head:
+            raise NotTextError(
+                "this is an Excel workbook — save it as CSV (File > Save As > CSV UTF-8) "
+                "and push that file"
+            )
+        raise NotTextError("this is a ZIP archive, not a text file — unpack the CSV export")
+    if head.startswith(_OLE2_MAGIC):
+        raise NotTextError(
+            "this is an Excel 97-2003 workbook — save it as CSV (File > Save As > CSV UTF-8) "
+            "and push that file"
+        )
+    if encoding.startswith(("utf-16", "utf-32")):
+        return
+    text = head.decode(encoding, errors="replace")
+    controls = sum(1 for ch in text if ch < " " and ch not in "\t\r\n\f")
+    if b"\x00" in head or controls > _MAX_CONTROL_SHARE * max(len(text), 1):
+        raise NotTextError("not a text file (binary data) — give the path of a CSV export")
+
+
 class DuplicateHeaderWarning(UserWarning):
     """Some header names were repeated (or blank) and have been renamed to stay unique."""
 
@@ -176,6 +221,7 @@ def read_export(
 
     Raises:
         EmptyExportError: The export has no header row.
+        NotTextError: The file is a workbook, an archive or other binary data.
         ValueError: A forced ``encoding`` cannot decode the file (the message says so).
         OSError: The path cannot be read.
     """
@@ -184,6 +230,7 @@ def read_export(
         text, used_encoding = data, "text"
     else:
         used_encoding = encoding or detect_encoding(data)
+        check_text(data, used_encoding)
         try:
             text = data.decode(used_encoding)
         except (UnicodeDecodeError, LookupError) as exc:

@@ -29,13 +29,18 @@ Views (dependency order) and their columns::
     push_history        run_id, started_at, finished_at, rows, action_create, action_update,
                         action_unchanged, action_reject, created, updated, unchanged, rejected,
                         failed, top_error, top_error_rows
+    contact_notes           contact_id, note_id, body, author, added_at, received_at, event_id
+                            -- one row per contact.note_added event (``lynkist listen``)
+    contact_communications  contact_id, communication_id, channel, direction, subject, body,
+                            recorded_at, received_at, event_id -- contact.communication_added
 
 Duplicates compare emails case-insensitively (trimmed) and phones ignoring formatting
 (everything but digits and ``+``): the rows a push matched on email or phone could not tell
 apart. E.164 means ``^\\+[1-9]\\d{1,14}$``.
 
 The ``push_*`` views are created only once ``push_results`` exists (the first push creates it);
-``pipelines.warehouse.create_views`` creates them in a warehouse (cheap and idempotent).
+``pipelines.warehouse.create_views`` creates them in a warehouse (cheap and idempotent). Likewise
+the event views once ``contact_events`` exists (``lynkist listen`` creates it).
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ CONTACT_VIEWS: tuple[str, ...] = (
     "contacts_data_quality",
 )
 PUSH_VIEWS: tuple[str, ...] = ("push_outcomes", "push_error_reasons", "push_history")
-ALL_VIEWS: tuple[str, ...] = CONTACT_VIEWS + PUSH_VIEWS
+EVENT_VIEWS: tuple[str, ...] = ("contact_notes", "contact_communications")
+ALL_VIEWS: tuple[str, ...] = CONTACT_VIEWS + PUSH_VIEWS + EVENT_VIEWS
 
 #: sqlglot dialects the views are written and tested for.
 SUPPORTED_DIALECTS = frozenset({"duckdb", "postgres"})
@@ -165,4 +171,6 @@ def view_definitions(
         definitions += [(name, view_sql(name, dialect)) for name in CONTACT_VIEWS[1:]]
     if "push_results" in tables:
         definitions += [(name, view_sql(name, dialect)) for name in PUSH_VIEWS]
+    if "contact_events" in tables:
+        definitions += [(name, view_sql(name, dialect)) for name in EVENT_VIEWS]
     return definitions

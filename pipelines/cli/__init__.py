@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -29,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "pipelines.cli.sandbox",
     "sync": "pipelines.cli.sync",
     "push": "pipelines.cli.push",
+    "listen": "pipelines.cli.listen",
     "report": "pipelines.cli.report",
     "demo": "pipelines.cli.demo",
 }
@@ -43,6 +45,18 @@ class UsageError(Exception):
     """A user mistake (bad flag, missing key, unwritable path): message shown, exit code 2."""
 
 
+class CommandFailed(Exception):
+    """The command ran and failed (API down after retries, warehouse error): exit code 1."""
+
+
+class _ArgumentError(Exception):
+    """argparse refused the command line: which (sub-)command, and its one-line message."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose mistakes are one line (like every other error of ours), not a usage dump.
 
@@ -50,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise _ArgumentError(self.prog, f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,15 +92,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(tokens)
+    except _ArgumentError as exc:
+        return _fail(exc.prog, str(exc), "--json" in tokens)
+    as_json = bool(getattr(args, "json", False))
     try:
         code = int(args.func(args))
     except UsageError as exc:
-        print(f"lynkist {args.command}: error: {exc}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = _fail(f"lynkist {args.command}", str(exc), as_json, EXIT_USAGE)
+    except CommandFailed as exc:
+        code = _fail(f"lynkist {args.command}", str(exc), as_json, EXIT_FAILURE)
     except KeyboardInterrupt:
         print(f"lynkist {args.command}: interrupted", file=sys.stderr)
         code = 130
+    return code
+
+
+def _fail(prog: str, message: str, as_json: bool, code: int = EXIT_USAGE) -> int:
+    """Say what went wrong in one line on stderr; with ``--json`` also one object on stdout.
+
+    The JSON object keeps a log of one JSON line per run parseable when a run fails.
+    """
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "error": message, "exit_code": code}))
     return code
 
 

@@ -18,14 +18,35 @@ API_KEY_ENV = "LYNKIST_API_KEY"
 BASE_URL_ENV = "LYNKIST_BASE_URL"
 
 
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def _seconds(value: str) -> float:
+    """argparse type of ``--timeout``: a positive number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return seconds
+
+
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare ``--base-url`` and ``--api-key``."""
+    """Declare ``--base-url``, ``--api-key`` and ``--timeout``."""
     parser.add_argument(
         "--base-url", help=f"API root (env {BASE_URL_ENV}; default {DEFAULT_BASE_URL})"
     )
     parser.add_argument(
         "--api-key",
         help=f"tenant API key (env {API_KEY_ENV} — preferred: flags are visible in `ps`)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"wait at most this long for each answer of the API (default: {DEFAULT_TIMEOUT_S:g})",
     )
 
 

@@ -7,9 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli import EXIT_FAILURE, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, UsageError
+from pipelines.cli import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+)
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import add_warehouse_arguments, check_output_file, check_warehouse
+from pipelines.cli.safety import add_delete_share_argument
 from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 
 PRESET_NAMES = ("auto", "hubspot", "salesforce", "pipedrive", "lynkist")
@@ -47,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="plan against the warehouse as it is (no sync before and after the push)",
     )
+    add_delete_share_argument(parser)
     parser.add_argument(
         "--clear-empty", action="store_true", help="let empty cells clear stored values"
     )
@@ -81,7 +90,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_PUSH_CONCURRENCY,
         metavar="N",
-        help=f"most requests in flight (fewer after 429s; default: {DEFAULT_PUSH_CONCURRENCY})",
+        help=f"most requests in flight (default {DEFAULT_PUSH_CONCURRENCY}: one small PATCH per "
+        "changed contact waits mostly on the round trip; fewer after 429s)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
@@ -119,13 +129,17 @@ def _mapping(value: str) -> tuple[str, dict[str, str] | None]:
 
 
 def _read(path: str) -> Any:
+    from transforms.csv_io import NotTextError, read_export
+
     file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"{path} is a directory — give the path of a CSV export file")
     if not file.is_file():
         raise UsageError(f"{path}: no such file — give the path of a CSV export")
-    from transforms.csv_io import read_export
-
     try:
         return read_export(file)
+    except NotTextError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read it as CSV ({exc})") from None
 
@@ -167,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         results_path=args.results,
         max_concurrency=max(1, args.max_concurrency),
+        max_delete_share=args.max_delete_share,
+        timeout=args.timeout,
+        source=Path(args.file).name,
     )
     check_warehouse(args)
     if args.results:
@@ -178,36 +195,39 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except (AuthenticationError, PermissionDeniedError, LynkistConfigError) as exc:
         raise UsageError(str(exc)) from None
-    except WarehouseError as exc:
-        errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
-        return EXIT_FAILURE
-    except LynkistError as exc:
-        errors.print(f"lynkist push: error: {exc}", markup=False, highlight=False)
-        return EXIT_FAILURE
+    except (WarehouseError, LynkistError) as exc:
+        raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
         first = (str(exc).strip().splitlines() or [""])[0]
-        errors.print(
-            f"lynkist push: error: {type(exc).__name__}: {first}", markup=False, highlight=False
-        )
-        return EXIT_FAILURE
+        raise CommandFailed(f"{type(exc).__name__}: {first}") from None
 
-    if args.json:
-        print(json.dumps(_json_summary(report), default=str))
+    code, error = _outcome(report)
+    if args.json:  # one object per run, also when it failed: a log of JSON lines stays parseable
+        summary = {"ok": code == EXIT_OK, "exit_code": code, "error": error}
+        print(json.dumps({**summary, **_json_summary(report)}, default=str))
     elif not args.quiet:
         render_report(console, report)
     for warning in report.warnings:
         errors.print(f"lynkist push: warning: {warning}", markup=False, highlight=False)
+    if code in (EXIT_USAGE, EXIT_FAILURE):
+        errors.print(f"lynkist push: error: {error}", markup=False, highlight=False)
+    return code
+
+
+def _outcome(report: Any) -> tuple[int, str | None]:
+    """The exit code of a finished push and, unless it is 0, why."""
     if report.fatal:
-        errors.print(f"lynkist push: error: {report.fatal}", markup=False, highlight=False)
-        return EXIT_USAGE
+        return EXIT_USAGE, str(report.fatal)
     if report.unavailable:
-        errors.print(
-            f"lynkist push: error: stopped writing: {report.unavailable}",
-            markup=False,
-            highlight=False,
-        )
-        return EXIT_FAILURE
-    return EXIT_OK if report.ok else EXIT_ROWS_FAILED
+        return EXIT_FAILURE, f"stopped writing: {report.unavailable}"
+    if report.ok:
+        return EXIT_OK, None
+    summary = report.summary
+    return (
+        EXIT_ROWS_FAILED,
+        f"rows not written: {summary.get('rejected', 0)} rejected, {summary.get('failed', 0)} "
+        "failed",
+    )
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

@@ -34,12 +34,23 @@ def require_sandbox_extra() -> None:
         )
 
 
+def tcp_port(value: str) -> int:
+    """argparse type of ``--port``: an integer 0-65535 (a bigger one overflows in ``bind``)."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535; 0 = any free)")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the sandbox flags (shared with ``python -m lynkist_sandbox``)."""
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=tcp_port,
         default=DEFAULT_PORT,
         help=f"TCP port, 0 = any free (default: {DEFAULT_PORT})",
     )
@@ -187,7 +198,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"port {args.port} is already in use; pick another with --port (0 = any free)"
             ) from None
-        raise
+        # no permission for a low port, an address that is not this machine's, a bad name
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}) — check --host "
+            "and --port"
+        ) from None
     except KeyboardInterrupt:
         pass
     if not args.quiet:

@@ -4,7 +4,12 @@ Configuration, highest precedence first: flags, the environment (``LYNKIST_API_K
 ``LYNKIST_BASE_URL``), dlt's ``.dlt/secrets.toml`` / ``config.toml`` (``[sources.lynkist]``
 ``api_key`` / ``base_url``), defaults. Exit codes: 0 done (also when nothing changed), 1 the sync
 failed (API unreachable after retries, destination error, another sync running), 2 bad
-configuration (missing or rejected key, unwritable warehouse, missing destination credentials).
+configuration (missing or rejected key, unwritable warehouse, missing destination credentials),
+or a run refused to protect the warehouse (it mirrors another tenant; the run would mark more
+than ``--max-delete-share`` of it deleted) — nothing is written then.
+A contact stored with values not as the API sent them (see ``contacts_rejected``) is reported
+as one ``warning:`` line on stderr and in ``--json`` (``problems``, ``warnings``); the exit code
+stays 0.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from pipelines.cli import EXIT_OK, CommandFailed, UsageError
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
 from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
+from pipelines.cli.safety import add_delete_share_argument
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 
 
@@ -43,13 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="drop the contacts table and rebuild it from the API",
     )
+    add_delete_share_argument(parser)
     parser.add_argument(
         "--max-concurrency",
         type=int,
         default=DEFAULT_MAX_CONCURRENCY,
         metavar="N",
-        help=f"requests in flight (default {DEFAULT_MAX_CONCURRENCY}; fewer automatically when "
-        "the API throttles)",
+        help=f"requests in flight (default {DEFAULT_MAX_CONCURRENCY}: each page read is heavy for "
+        "the server; fewer automatically when the API throttles)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print nothing unless it fails")
@@ -161,6 +168,8 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
         dataset=args.dataset,
         full_refresh=args.full_refresh,
         max_concurrency=args.max_concurrency,
+        max_delete_share=args.max_delete_share,
+        timeout=args.timeout,
     )
     err = Console(stderr=True)
     show_progress = not (args.quiet or args.json) and err.is_terminal
@@ -179,13 +188,13 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
     ) as exc:
         raise UsageError(str(exc)) from None
     except (LynkistError, WarehouseError) as exc:
-        print(f"lynkist sync: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandFailed(str(exc)) from None
     except Exception as exc:  # one line for the scheduler's log, never a traceback
-        print(f"lynkist sync: error: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
-        return EXIT_FAILURE
+        raise CommandFailed(f"{type(exc).__name__}: {_first_line(exc)}") from None
+    for warning in summary.warnings:  # also with --quiet: a scheduler's log should show it
+        print(f"lynkist sync: warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps(summary.to_dict()))
+        print(json.dumps({"ok": True, "exit_code": EXIT_OK, **summary.to_dict()}))
     elif not args.quiet:
         out = Console()
         out.print(summary_table(summary))

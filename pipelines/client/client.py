@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -131,6 +131,7 @@ class LynkistClient:
         self.limiter = AdaptiveLimiter(max_concurrency)
         self._contacted = False
         self._prefetched: tuple[int, ContactPaginator] | None = None
+        self._timeout = timeout
         self._http = httpx.Client(
             auth=_BearerAuth(self._api_key),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
@@ -568,6 +569,14 @@ class LynkistClient:
                 raise LynkistConfigError(
                     f"cannot reach the Lynkist API at {self.base_url} ({error.reason}) — check "
                     "--base-url / LYNKIST_BASE_URL and that the server is running"
+                ) from None
+            if error.first_contact and error.reason.startswith(("ReadTimeout", "WriteTimeout")):
+                # it accepted the connection and never answered: a wrong port (not an HTTP
+                # server) or a hung server; say which host, and which setting bounds the wait
+                raise LynkistConfigError(
+                    f"{urlsplit(self.base_url).netloc} accepted the connection but did not "
+                    f"answer within {self._timeout:g} s (--timeout) — check --base-url / "
+                    "LYNKIST_BASE_URL and that the server there is the Lynkist API and healthy"
                 ) from None
             raise
         except LynkistError:

@@ -43,7 +43,13 @@ from pipelines.sink.results import (
     write_plan_csv,
     write_results_csv,
 )
+from pipelines.source.mirror import load_fingerprints
 from pipelines.source.runner import SyncSettings, run_sync, warehouse_of
+from pipelines.source.safety import (
+    DEFAULT_MAX_DELETE_SHARE,
+    ForeignMirrorError,
+    check_same_tenant,
+)
 from pipelines.warehouse import (
     DEFAULT_DATASET,
     DEFAULT_DESTINATION,
@@ -129,9 +135,12 @@ class PushSettings:
     results_path: str | Path | None = None
     max_concurrency: int = DEFAULT_PUSH_CONCURRENCY
     timeout: float = 30.0
+    source: str | None = None
     max_rounds: int = 5
     inflight_grace_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The refresh's guard: largest share of the mirror one sync may mark deleted.
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
 
 
 def _prepare(
@@ -182,6 +191,7 @@ def _sync_settings(settings: PushSettings) -> SyncSettings:
         timeout=settings.timeout,
         # the push refreshes the views once, after recording its results
         create_views=False,
+        max_delete_share=settings.max_delete_share,
     )
 
 
@@ -206,6 +216,22 @@ def _read_mirror(warehouse: Warehouse, pipeline: dlt.Pipeline, where: str | None
     if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
         return empty_mirror()  # nothing synced yet; do not create the file for a dry run
     return live_contacts(pipeline, where=where)
+
+
+def _check_same_tenant(
+    settings: PushSettings, warehouse: Warehouse, pipeline: dlt.Pipeline
+) -> None:
+    """``--no-refresh``: the mirror must be this key's tenant (the refresh's sync checks it
+    otherwise), or every matched row would be a PATCH of another tenant's contact."""
+    if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
+        return
+    with LynkistClient(
+        settings.base_url, settings.api_key, timeout=settings.timeout, max_concurrency=4
+    ) as client:
+        try:
+            check_same_tenant(client, load_fingerprints(pipeline))
+        except ForeignMirrorError as exc:
+            raise PushUsageError(str(exc)) from None
 
 
 def _count_live(warehouse: Warehouse, pipeline: dlt.Pipeline) -> int:
@@ -264,6 +290,7 @@ def push_dataframe(
     mapping_overrides: Mapping[str, str | None] | None = None,
     max_concurrency: int = DEFAULT_PUSH_CONCURRENCY,
     timeout: float = 30.0,
+    source: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PushReport:
     """Upsert a CRM export (or any DataFrame of contacts) into Lynkist.
@@ -289,6 +316,8 @@ def push_dataframe(
         mapping_overrides: User mapping entries that win over the preset.
         max_concurrency: Upper bound of concurrent requests.
         timeout: Seconds per request.
+        source: What is pushed, e.g. the export's file name: recorded with every result row
+            (``push_results.source``) and shown in the report.
         progress: Called as ``progress(stage, done, total)``.
 
     Returns:
@@ -316,6 +345,7 @@ def push_dataframe(
         results_path=results_path,
         max_concurrency=max_concurrency,
         timeout=timeout,
+        source=source,
     )
     return run_push(df, settings, progress=progress)
 
@@ -361,6 +391,8 @@ def run_push(
             note("refresh")
             _refresh(settings)
         mirror_pipeline = warehouse.pipeline()
+        if not settings.refresh:
+            _check_same_tenant(settings, warehouse, mirror_pipeline)
         where = candidate_filter(match_key, input_keys(valid, match_key, settings.default_region))
         mirror = _read_mirror(warehouse, mirror_pipeline, where)
         tenant_size = _count_live(warehouse, mirror_pipeline)
@@ -445,7 +477,7 @@ def run_push(
                 warnings.append(f"could not look up the ids of the created contacts: {exc}")
             timings["lookup_s"] = time.monotonic() - t0
 
-        frame = results_frame(run_id, results)
+        frame = results_frame(run_id, results, source=settings.source)
         # The CSV first: the outcomes reach the user even if the warehouse load fails.
         results_path = None
         if settings.results_path is not None:

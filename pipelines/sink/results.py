@@ -30,6 +30,7 @@ RESULT_COLUMNS = (
     "error",
     "contact_id",
     "pushed_at",
+    "source",
 )
 OUTCOMES = ("created", "updated", "unchanged", "rejected", "failed")
 
@@ -44,6 +45,7 @@ _ARROW_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("contact_id", pa.string()),
         pa.field("pushed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("source", pa.string()),
     ]
 )
 
@@ -57,13 +59,20 @@ _COLUMN_HINTS: dict[str, dict[str, Any]] = {
     "error": {"data_type": "text", "nullable": True},
     "contact_id": {"data_type": "text", "nullable": True},
     "pushed_at": {"data_type": "timestamp", "timezone": True, "nullable": False},
+    "source": {"data_type": "text", "nullable": True},
 }
 
 
 def results_frame(
-    run_id: str, results: Sequence[RowResult], pushed_at: datetime | None = None
+    run_id: str,
+    results: Sequence[RowResult],
+    pushed_at: datetime | None = None,
+    source: str | None = None,
 ) -> pd.DataFrame:
-    """One row per input row, columns :data:`RESULT_COLUMNS`."""
+    """One row per input row, columns :data:`RESULT_COLUMNS`.
+
+    ``source`` names what was pushed (the export's file name), so a run can be told apart.
+    """
     when = pushed_at or datetime.now(UTC)
     frame = pd.DataFrame(
         {
@@ -76,6 +85,7 @@ def results_frame(
             "error": pd.Series([r.error for r in results], dtype=object),
             "contact_id": pd.Series([r.contact_id for r in results], dtype=object),
             "pushed_at": pd.Series([when] * len(results), dtype="datetime64[us, UTC]"),
+            "source": pd.Series([source] * len(results), dtype=object),
         },
         columns=list(RESULT_COLUMNS),
     )

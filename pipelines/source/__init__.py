@@ -18,12 +18,19 @@ in the warehouse and loads only what is new, changed or archived; see
 :mod:`pipelines.source.reconcile` for the guarantees. Rows are yielded as Arrow tables, which
 dlt loads several times faster than dicts; that is also why ``tags`` is a JSON list column
 rather than a nested ``contacts__tags`` table.
+
+A value that cannot be stored as sent (a lone surrogate, an unreadable timestamp, a value over
+16 MiB) never fails the run: the contact is stored as far as it can be and the value is
+reported in a second table, ``contacts_rejected`` (see :mod:`pipelines.source.rejected`).
+An unknown field whose column name is taken (``firstName`` next to ``first_name``) gets its
+own column (see :func:`pipelines.source.arrow.extra_columns`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -32,14 +39,19 @@ from dlt.extract import DltResource
 
 from pipelines.client import LynkistClient
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
-from pipelines.source.mirror import Mirror, load_fingerprints
+from pipelines.source.mirror import Mirror, load_fingerprints, utc_now
 from pipelines.source.reconcile import Reconciler
+from pipelines.source.rejected import RejectedLog, load_open_problems
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE
 from pipelines.source.settings import (
     BATCH_ROWS,
     COLUMN_HINTS,
     MAX_RESCANS,
     PAGE_LIMIT,
     PRIMARY_KEY,
+    REJECTED_HINTS,
+    REJECTED_KEY,
+    REJECTED_TABLE,
     SOURCE_NAME,
     TABLE_NAME,
 )
@@ -48,25 +60,52 @@ from pipelines.source.stats import SyncStats
 __all__ = ["SyncStats", "contacts_resource", "lynkist_source"]
 
 
-class _ArrowHintNoise(logging.Filter):
-    """Drops dlt's warning that our JSON hints differ from the Arrow ``string`` type.
+class _DltLogFilter(logging.Filter):
+    """Keeps dlt's log to one line per record, and drops one warning that is pure noise.
 
-    JSON columns travel as encoded text on purpose (same column type on every destination), and
-    dlt warns about that on every table it extracts — noise in a scheduler's log.
+    - dlt logs a failing load job with its traceback, at every retry (~21 for one stuck job):
+      the first line of the message is kept, the traceback goes (the run's own error says what
+      failed, in one line).
+    - dlt warns that our JSON hints differ from the Arrow ``string`` type on every table it
+      extracts; JSON columns travel as encoded text on purpose (same column type on every
+      destination).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "when merging arrow schema with dlt schema" not in record.getMessage()
+        message = record.getMessage()
+        if "when merging arrow schema with dlt schema" in message:
+            return False
+        if record.exc_info or "Traceback (most recent call last)" in message:
+            first = message.split("Traceback (most recent call last)", 1)[0].strip()
+            record.msg = (first.splitlines() or ["(traceback omitted)"])[0]
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
-_noise_filter = _ArrowHintNoise()
-if _noise_filter not in logging.getLogger("dlt").filters:
-    logging.getLogger("dlt").addFilter(_noise_filter)
+_log_filter = _DltLogFilter()
+if not any(isinstance(f, _DltLogFilter) for f in logging.getLogger("dlt").filters):
+    logging.getLogger("dlt").addFilter(_log_filter)
 
 
 def _active_pipeline() -> SupportsPipeline:
     """The pipeline running this extract: its destination holds the mirror to compare with."""
     return dlt.current.pipeline()
+
+
+_MERGE: Any = {"disposition": "merge", "strategy": "delete-insert"}
+
+
+def _rejected_item(table: pa.Table) -> Any:
+    """``table`` dispatched to ``contacts_rejected``, with that table's own key and hints."""
+    hints = dlt.mark.make_hints(
+        table_name=REJECTED_TABLE,
+        write_disposition=_MERGE,
+        primary_key=list(REJECTED_KEY),
+        columns=REJECTED_HINTS,
+    )
+    return dlt.mark.with_hints(table, hints, create_table_variant=True)
 
 
 def contacts_resource(
@@ -79,6 +118,7 @@ def contacts_resource(
     max_rescans: int = MAX_RESCANS,
     batch_rows: int = BATCH_ROWS,
     close_client: bool = False,
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
 ) -> DltResource:
     """The ``contacts`` resource over an existing client.
 
@@ -92,6 +132,12 @@ def contacts_resource(
         max_rescans: Extra full scans allowed when the listing shifted during a scan.
         batch_rows: Rows per Arrow table handed to dlt.
         close_client: Close ``client`` when the resource is exhausted.
+        max_delete_share: Largest share of the live mirror one run may mark deleted; more
+            stops the run (:class:`~pipelines.source.safety.DeleteShareError`).
+
+    Raises:
+        ForeignMirrorError: (while extracting) The warehouse mirrors another tenant.
+        DeleteShareError: (while extracting) Too many contacts would be marked deleted.
     """
     counters = stats if stats is not None else SyncStats()
 
@@ -100,6 +146,7 @@ def contacts_resource(
             pipeline = _active_pipeline()
             counters.set_phase("mirror")
             mirror = Mirror() if full_refresh else load_fingerprints(pipeline)
+            rejected = RejectedLog(None if full_refresh else load_open_problems(pipeline))
             reconciler = Reconciler(
                 client,
                 mirror,
@@ -108,8 +155,16 @@ def contacts_resource(
                 page_limit=page_limit,
                 max_rescans=max_rescans,
                 batch_rows=batch_rows,
+                rejected=rejected,
+                max_delete_share=max_delete_share,
+                verify_tenant=only_ids is None,
             )
             yield from (reconciler.refresh(only_ids) if only_ids is not None else reconciler.run())
+            counters.problems = list(rejected.problems.values())
+            counters.renamed = dict(rejected.renamed)
+            counters.resolved = len(rejected.resolved())
+            if (report := rejected.table(utc_now())) is not None:
+                yield _rejected_item(report)
         finally:
             if close_client:
                 client.close()
@@ -121,7 +176,7 @@ def contacts_resource(
         # at most one row per id: dlt truncates the staging table only when a package's load
         # starts, so a run killed after copying a job into staging and resumed (once or twice)
         # copies it again, and without dlt's dedup every contact was stored twice.
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        write_disposition=_MERGE,
         primary_key=PRIMARY_KEY,
         columns=COLUMN_HINTS,
     )
@@ -139,6 +194,7 @@ def lynkist_source(
     page_limit: int = PAGE_LIMIT,
     max_rescans: int = MAX_RESCANS,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
 ) -> DltResource:
     """Lynkist contacts, incrementally: new, changed and archived contacts since the last run.
 
@@ -154,6 +210,7 @@ def lynkist_source(
         page_limit: Contacts per page (1-100).
         max_rescans: Extra full scans allowed when the listing shifted during a scan.
         max_concurrency: Requests in flight when this source builds its own client.
+        max_delete_share: Largest share of the live mirror one run may mark deleted.
     """
     own = client is None
     api = client or LynkistClient(base_url, api_key, max_concurrency=max_concurrency)
@@ -165,4 +222,5 @@ def lynkist_source(
         page_limit=page_limit,
         max_rescans=max_rescans,
         close_client=own,
+        max_delete_share=max_delete_share,
     )

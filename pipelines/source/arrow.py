@@ -3,39 +3,107 @@
 dlt loads Arrow tables several times faster than lists of dicts (no per-row normalisation), so
 every page becomes one table with the schema of :data:`~pipelines.source.settings.ARROW_SCHEMA`.
 Fields the API may add later are kept as extra text columns rather than dropped.
+
+One bad record never fails a page. A value that cannot be stored as sent is stored as far as
+it can be and reported as a :class:`RecordProblem` (which the source writes to the
+``contacts_rejected`` table, raw record included):
+
+- a lone surrogate (``"\\ud83d"``, not encodable as UTF-8) is replaced by U+FFFD;
+- a timestamp that is not ISO-8601 (``""``, ``"0000-00-00T00:00:00Z"``, ``1767225600``) is
+  stored as null (epoch numbers are not guessed at: seconds or milliseconds?);
+- a value over :data:`~pipelines.source.settings.MAX_VALUE_BYTES` is stored as null.
+
+The fast path (whole columns at once) is unchanged for clean pages; a column falls back to
+value-by-value conversion only when Arrow refuses it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from pipelines.source.settings import (
+    API_COLUMNS,
     ARROW_SCHEMA,
     JSON_FIELDS,
     KNOWN_COLUMNS,
+    MAX_RAW_CHARS,
+    MAX_RAW_VALUE_CHARS,
+    MAX_VALUE_BYTES,
     TEXT_FIELDS,
     TIMESTAMP_FIELDS,
     TIMESTAMP_TYPE,
 )
 
 __all__ = [
+    "Converted",
+    "RecordProblem",
     "contacts_table",
+    "convert_contacts",
     "fingerprints",
     "parse_timestamps",
-    "row_fingerprints",
+    "raw_payload",
     "to_json_text",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Fractions longer than microseconds (nanosecond clocks) are cut to what the warehouse stores.
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+_NAMING = NamingConvention()
+
+SURROGATE = "lone surrogate replaced by U+FFFD"
+NOT_A_TIMESTAMP = "not an ISO-8601 timestamp: stored as null"
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """One value of one contact that could not be stored as the API sent it.
+
+    Attributes:
+        contact_id: The contact's id.
+        field: The API field name.
+        reason: What was wrong and what was stored instead.
+        raw: The whole record as received, as JSON text, long values cut (see
+            :func:`raw_payload`).
+        unreliable_fingerprint: The record's ``updated_at``/``created_at`` could not be read,
+            so "unchanged" cannot be decided: the source loads it again on every run.
+    """
+
+    contact_id: str
+    field: str
+    reason: str
+    raw: str
+    unreliable_fingerprint: bool = False
+
+
+@dataclass
+class Converted:
+    """One page (or batch) converted: the table to load and what had to be repaired.
+
+    Attributes:
+        table: The Arrow table (schema of ``ARROW_SCHEMA`` plus unknown fields).
+        problems: Values stored other than as sent.
+        renamed: Unknown API fields stored under another column name (original -> column),
+            because their normalised name was taken.
+    """
+
+    table: pa.Table
+    problems: list[RecordProblem] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def unreliable_ids(self) -> set[str]:
+        """Ids whose fingerprint cannot be trusted (unreadable timestamps)."""
+        return {p.contact_id for p in self.problems if p.unreliable_fingerprint}
 
 
 def to_json_text(value: Any) -> str:
@@ -43,22 +111,127 @@ def to_json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return to_json_text(value)
-
-
-def _text_array(values: list[Any]) -> pa.Array:
+def _lenient_json_text(value: Any) -> str:
+    """JSON text of anything the API's JSON decodes to (orjson refuses surrogates, big ints)."""
     try:
-        return pa.array(values, pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        # The API sent a non-string where a string was documented: keep it, as JSON text.
-        return pa.array([_text(v) for v in values], pa.string())
+        return to_json_text(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _json_array(values: list[Any]) -> pa.Array:
-    return pa.array([None if v is None else to_json_text(v) for v in values], pa.string())
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (a no-op for valid text)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_RAW_VALUE_CHARS:
+        return f"{value[:MAX_RAW_VALUE_CHARS]}…[{len(value):,} characters]"
+    if isinstance(value, dict):
+        return {k: _clip(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v) for v in value]
+    return value
+
+
+def raw_payload(row: Mapping[str, Any]) -> str:
+    """The record as received, as JSON text fit for a warehouse cell.
+
+    Strings longer than ``MAX_RAW_VALUE_CHARS`` are cut (their length noted), lone surrogates
+    stay visible as ``\\ud83d`` escapes, and the whole text is capped at ``MAX_RAW_CHARS``.
+    """
+    text = json.dumps(_clip(dict(row)), ensure_ascii=True, separators=(",", ":"))
+    if len(text) > MAX_RAW_CHARS:
+        text = f"{text[:MAX_RAW_CHARS]}…[{len(text):,} characters]"
+    return text
+
+
+class _Page:
+    """The rows of one page and the problems found while converting them."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.rows = rows
+        self.problems: list[RecordProblem] = []
+
+    def problem(self, index: int, name: str, reason: str, *, unreliable: bool = False) -> None:
+        row = self.rows[index]
+        self.problems.append(
+            RecordProblem(
+                replace_surrogates(str(row["id"])), name, reason, raw_payload(row), unreliable
+            )
+        )
+
+    def _text_value(self, index: int, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else _lenient_json_text(value)
+        fixed = replace_surrogates(text)
+        if fixed != text:
+            self.problem(index, name, SURROGATE)
+        return fixed
+
+    def text_column(self, name: str, values: list[Any]) -> pa.Array:
+        """Strings as-is, other values as JSON text; repaired value by value when refused."""
+        try:
+            array = pa.array(values, pa.string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
+            # A non-string where a string was documented (kept, as JSON text), or a value UTF-8
+            # cannot encode.
+            array = pa.array(
+                [self._text_value(i, name, v) for i, v in enumerate(values)], pa.string()
+            )
+        return self._cap(name, array)
+
+    def json_column(self, name: str, values: list[Any]) -> pa.Array:
+        """Values as JSON text."""
+        try:
+            texts = [None if v is None else to_json_text(v) for v in values]
+        except (orjson.JSONEncodeError, TypeError):
+            texts = []
+            for i, v in enumerate(values):
+                if v is None:
+                    texts.append(None)
+                    continue
+                text = _lenient_json_text(v)
+                fixed = replace_surrogates(text)
+                if fixed != text:
+                    self.problem(i, name, SURROGATE)
+                texts.append(fixed)
+        return self._cap(name, pa.array(texts, pa.string()))
+
+    def _cap(self, name: str, array: pa.Array) -> pa.Array:
+        """Null out values over ``MAX_VALUE_BYTES`` (they would not fit the load's memory)."""
+        if array.nbytes <= MAX_VALUE_BYTES:  # O(1): no single value can be over
+            return array
+        lengths = pc.binary_length(array)
+        longest = pc.max(lengths).as_py()
+        if longest is None or longest <= MAX_VALUE_BYTES:
+            return array
+        over = pc.fill_null(pc.greater(lengths, MAX_VALUE_BYTES), False)
+        for i in pc.indices_nonzero(over).to_pylist():
+            size = lengths[i].as_py()
+            self.problem(
+                i,
+                name,
+                f"value of {size / 1e6:.1f} MB over the {MAX_VALUE_BYTES / 2**20:.0f} MiB limit: "
+                "stored as null",
+            )
+        return pc.if_else(over, pa.nulls(len(array), pa.string()), array)
+
+    def timestamp_column(self, name: str, values: list[Any]) -> pa.Array:
+        """ISO-8601 strings -> timestamps; any other value becomes null and a problem."""
+        try:
+            return parse_timestamps(values, name)
+        except ValueError:
+            pass
+        out: list[datetime | None] = []
+        for i, v in enumerate(values):
+            try:
+                out.append(_parse_one(v, name))
+            except ValueError:
+                self.problem(i, name, NOT_A_TIMESTAMP, unreliable=True)
+                out.append(None)
+        return pa.array(out, TIMESTAMP_TYPE)
 
 
 def _parse_one(value: Any, field: str) -> datetime | None:
@@ -85,68 +258,88 @@ def parse_timestamps(values: list[Any], field: str = "timestamp") -> pa.Array:
     """
     try:
         return pa.array(values, pa.string()).cast(TIMESTAMP_TYPE)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
+    except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
         return pa.array([_parse_one(v, field) for v in values], TIMESTAMP_TYPE)
 
 
-def contacts_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+def column_name(field_name: str) -> str:
+    """The warehouse column of an unknown API field, when nothing collides with it.
+
+    dlt's ``snake_case`` convention (what dlt would apply to the Arrow table itself).
+    """
+    return _NAMING.normalize_identifier(replace_surrogates(field_name))
+
+
+def _suffixed(field_name: str, base: str) -> str:
+    digest = hashlib.sha1(field_name.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+    return f"{base}_{digest}"
+
+
+def extra_columns(names: Sequence[str]) -> dict[str, str]:
+    """Column names for unknown API fields: ``{field: column}``, never two fields to one column.
+
+    A field keeps dlt's normalised form of its name unless that is taken — by a column the
+    source owns (``first_name``, ``is_deleted``, ``_dlt_*``), or by another field already
+    spelled that way (``lead_score`` next to ``Lead Score``). A field that loses is stored as
+    ``<normalised>_<first 6 hex digits of the SHA-1 of its original name>``: the same column on
+    every run, e.g. ``firstName`` -> ``first_name_<hash>``.
+    """
+    normalised = {name: column_name(name) for name in names}
+    taken = set(KNOWN_COLUMNS)
+    # A field already spelled as its column claims it first, whatever the order of the keys.
+    ordered = sorted(names, key=lambda n: (normalised[n] != n, n))
+    out: dict[str, str] = {}
+    for name in ordered:
+        column = normalised[name]
+        if column in taken or column.startswith("_dlt"):
+            column = _suffixed(name, column)
+        while column in taken:  # a hash prefix shared by two names: practically never
+            column = _suffixed(column, column)
+        taken.add(column)
+        out[name] = column
+    return out
+
+
+def convert_contacts(rows: Sequence[Mapping[str, Any]]) -> Converted:
     """Build the Arrow table of live contacts as the API returned them.
 
     Args:
         rows: Contact dicts, each with a non-empty string ``id``.
 
     Returns:
-        A table with every column of ``ARROW_SCHEMA`` (``is_deleted`` false, ``deleted_at``
-        null), then one text column per unknown field, sorted by name (strings as-is, other
-        values as JSON text).
+        The table — every column of ``ARROW_SCHEMA`` (``is_deleted`` false, ``deleted_at``
+        null), then one text column per unknown field sorted by column name (strings as-is,
+        other values as JSON text) — with the problems found and the renamed fields.
     """
     n = len(rows)
-    arrays: list[pa.Array] = [pa.array([r["id"] for r in rows], pa.string())]
-    arrays.extend(_text_array([r.get(name) for r in rows]) for name in TEXT_FIELDS)
-    arrays.extend(_json_array([r.get(name) for r in rows]) for name in JSON_FIELDS)
-    arrays.extend(parse_timestamps([r.get(name) for r in rows], name) for name in TIMESTAMP_FIELDS)
+    page = _Page(rows)
+    arrays: list[pa.Array] = [page.text_column("id", [r["id"] for r in rows])]
+    arrays.extend(page.text_column(name, [r.get(name) for r in rows]) for name in TEXT_FIELDS)
+    arrays.extend(page.json_column(name, [r.get(name) for r in rows]) for name in JSON_FIELDS)
+    arrays.extend(
+        page.timestamp_column(name, [r.get(name) for r in rows]) for name in TIMESTAMP_FIELDS
+    )
     arrays.append(pa.array([False] * n, pa.bool_()))
     arrays.append(pa.nulls(n, TIMESTAMP_TYPE))
     table = pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
-    extra = sorted({key for row in rows for key in row} - KNOWN_COLUMNS)
-    for name in extra:
-        column = pa.array([_text(row.get(name)) for row in rows], pa.string())
-        table = table.append_column(pa.field(name, pa.string()), column)
-    return table
+    extra = sorted({key for row in rows for key in row} - API_COLUMNS)
+    columns = extra_columns(extra)
+    for name in sorted(extra, key=columns.__getitem__):
+        array = page.text_column(name, [row.get(name) for row in rows])
+        table = table.append_column(pa.field(columns[name], pa.string()), array)
+    renamed = {name: col for name, col in columns.items() if col != column_name(name)}
+    return Converted(table, page.problems, renamed)
+
+
+def contacts_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """The Arrow table of :func:`convert_contacts` (problems and renames dropped)."""
+    return convert_contacts(rows).table
 
 
 def fingerprints(table: pa.Table) -> list[int | None]:
     """Per row: ``updated_at``, or ``created_at`` when never updated, as epoch microseconds."""
     stamp = pc.coalesce(table["updated_at"], table["created_at"])
     return stamp.cast(pa.int64()).to_pylist()
-
-
-def row_fingerprints(rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
-    """:func:`fingerprints` straight from the API's dicts, without building an Arrow table.
-
-    Most contacts of a sync are unchanged: deciding on the dicts means only the rows to load
-    are converted to Arrow, and a sync with nothing to load never builds an Arrow array at all
-    (pyarrow's first conversion from Python objects also imports pandas, ~1 s of start-up).
-
-    Raises:
-        ValueError: For a timestamp that is not ISO-8601; the message names the field.
-    """
-    out: list[int | None] = []
-    for row in rows:
-        created = _parse_fast(row.get("created_at"), "created_at")
-        updated = _parse_fast(row.get("updated_at"), "updated_at")
-        out.append(datetime_micros(updated if updated is not None else created))
-    return out
-
-
-def _parse_fast(value: Any, field: str) -> datetime | None:
-    """:func:`_parse_one`, trying the API's own form (``...123456Z``) first: one call per value."""
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)  # aware or naive; datetime_micros takes both
-        except ValueError:
-            pass
-    return _parse_one(value, field)
 
 
 def datetime_micros(value: datetime | None) -> int | None:

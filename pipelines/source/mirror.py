@@ -32,6 +32,9 @@ __all__ = ["Decision", "Mirror", "load_fingerprints", "read_rows"]
 
 #: Fingerprint of a contact without any timestamp (never produced by a sane API).
 NO_FINGERPRINT = -(1 << 62)
+#: Fingerprint of a contact whose timestamps the API sent unreadable: matches no stored row,
+#: so the contact is loaded again on every run (its changes cannot be detected otherwise).
+UNRELIABLE_FINGERPRINT = NO_FINGERPRINT + 1
 
 _DELETED = 0b1  # marked deleted in the warehouse (or by this run)
 _EMITTED = 0b10  # emitted by this run
@@ -81,6 +84,10 @@ class Mirror:
         """Record a warehouse row (before the scan)."""
         fp = NO_FINGERPRINT if fingerprint is None else fingerprint
         self._state[contact_id] = _pack(fp, 0, False, bool(deleted))
+
+    def live_ids(self) -> list[str]:
+        """Ids the warehouse holds as not deleted."""
+        return [i for i, value in self._state.items() if not value & _DELETED]
 
     def is_live(self, contact_id: str) -> bool:
         """Whether the warehouse holds the contact as not deleted."""

@@ -27,8 +27,21 @@ from dlt.common.pipeline import SupportsPipeline
 
 from pipelines.client import LynkistClient
 from pipelines.client.errors import NotFoundError
-from pipelines.source.arrow import contacts_table, fingerprints, row_fingerprints
-from pipelines.source.mirror import MAX_PASS, Decision, Mirror, read_rows, utc_now
+from pipelines.source.arrow import Converted, convert_contacts, fingerprints
+from pipelines.source.mirror import (
+    MAX_PASS,
+    UNRELIABLE_FINGERPRINT,
+    Decision,
+    Mirror,
+    read_rows,
+    utc_now,
+)
+from pipelines.source.rejected import RejectedLog
+from pipelines.source.safety import (
+    DEFAULT_MAX_DELETE_SHARE,
+    check_delete_share,
+    check_same_tenant,
+)
 from pipelines.source.settings import BATCH_ROWS, PAGE_LIMIT, TIMESTAMP_TYPE
 from pipelines.source.stats import SyncStats
 
@@ -72,6 +85,13 @@ class Reconciler:
         page_limit: Contacts per page.
         max_rescans: Extra scans allowed after a shift was detected.
         batch_rows: Rows per yielded table.
+        rejected: Where values that could not be stored as sent are collected (a new, empty
+            log when None).
+        max_delete_share: Largest share of the live mirror this run may mark deleted (see
+            :func:`~pipelines.source.safety.check_delete_share`).
+        verify_tenant: Check that the mirror is this key's tenant before anything is emitted:
+            free when page 1 holds a contact the mirror knows, otherwise a few GETs
+            (:func:`~pipelines.source.safety.check_same_tenant`).
     """
 
     def __init__(
@@ -84,6 +104,9 @@ class Reconciler:
         page_limit: int = PAGE_LIMIT,
         max_rescans: int = 2,
         batch_rows: int = BATCH_ROWS,
+        rejected: RejectedLog | None = None,
+        max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
+        verify_tenant: bool = False,
     ) -> None:
         if not 0 <= max_rescans < MAX_PASS - 1:
             raise ValueError(f"max_rescans must be between 0 and {MAX_PASS - 2}")
@@ -94,6 +117,10 @@ class Reconciler:
         self.page_limit = page_limit
         self.max_rescans = max_rescans
         self._batcher = _Batcher(batch_rows)
+        self.rejected = rejected if rejected is not None else RejectedLog()
+        self.max_delete_share = max_delete_share
+        self._live_before = len(mirror.live_ids())
+        self._verify_tenant = verify_tenant and self._live_before > 0
 
     # -- full sync -------------------------------------------------------------------------
 
@@ -118,30 +145,22 @@ class Reconciler:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _decide(self, rows: list[dict[str, Any]], pass_no: int) -> tuple[pa.Table | None, int]:
-        """The Arrow table of the rows to emit (None if none), and the count of first sightings.
+    def _decide(self, converted: Converted, pass_no: int) -> tuple[pa.Table, int]:
+        """Filter the page to the rows to emit; returns them and the count of first sightings.
 
-        A page of contacts the mirror does not know (a first sync) is converted to Arrow whole,
-        as all of it loads; any other page is decided on the dicts, and only its rows to load
-        are converted (a sync with nothing to load builds no Arrow array at all).
+        A contact whose timestamps could not be read has no trustworthy fingerprint: it is
+        treated as changed (loaded again) on every run until the API sends a readable one.
         """
-        stats, mirror = self.stats, self.mirror
-        table: pa.Table | None = None
-        if not any(row["id"] in mirror for row in rows):
-            table = contacts_table(rows)
-            stamps = fingerprints(table)
-        else:
-            try:
-                stamps = row_fingerprints(rows)
-            except ValueError:
-                # The table conversion raises the same error; should Arrow accept a form
-                # Python's parser does not, its fingerprints are the reference.
-                table = contacts_table(rows)
-                stamps = fingerprints(table)
+        stats, mirror, table = self.stats, self.mirror, converted.table
+        self.rejected.observe(converted)
+        unreliable = converted.unreliable_ids()
+        ids: list[str] = table["id"].to_pylist()
+        self.rejected.saw(ids)
         mask: list[bool] = []
         distinct = 0
-        for row, fp in zip(rows, stamps, strict=True):
-            contact_id: str = row["id"]
+        for contact_id, fp in zip(ids, fingerprints(table), strict=True):
+            if unreliable and contact_id in unreliable:
+                fp = UNRELIABLE_FINGERPRINT
             if mirror.first_in_pass(contact_id, pass_no):
                 distinct += 1
             decision = mirror.observe(contact_id, fp, pass_no)
@@ -160,11 +179,9 @@ class Reconciler:
             elif decision is Decision.CONFLICT:
                 stats.conflict_ids.append(contact_id)
             mask.append(decision.emit)
-        if not any(mask):
-            return None, distinct
-        if table is not None:
-            return (table if all(mask) else table.filter(pa.array(mask, pa.bool_()))), distinct
-        return contacts_table([row for row, keep in zip(rows, mask, strict=True) if keep]), distinct
+        if all(mask):
+            return table, distinct
+        return table.filter(pa.array(mask, pa.bool_())), distinct
 
     def _emit(self, table: pa.Table) -> pa.Table | None:
         self.stats.rows_emitted += table.num_rows
@@ -184,18 +201,29 @@ class Reconciler:
                 stats.pages += 1
                 stats.pages_total = pages.total_pages or 0
                 rows = _valid_rows(page.data, page.page)
+                self._recognise_tenant(rows)
                 if rows:
-                    emit, seen = self._decide(rows, pass_no)
+                    emit, seen = self._decide(convert_contacts(rows), pass_no)
                     distinct += seen
-                    if emit is not None and (batch := self._emit(emit)) is not None:
+                    if (batch := self._emit(emit)) is not None:
                         yield batch
                 stats.notify()
         finally:
             pages.close()
+        self._recognise_tenant([])  # an empty listing: nothing recognised it yet
         if (batch := self._batcher.flush()) is not None:
             yield batch
         # Complete when the listing held still: one total throughout, and every one seen.
         return len(totals) <= 1 and distinct >= max(totals, default=0)
+
+    def _recognise_tenant(self, rows: list[dict[str, Any]]) -> None:
+        """Once per run, before the first page is emitted: is the mirror this key's tenant?"""
+        if not self._verify_tenant:
+            return
+        self._verify_tenant = False
+        if any(row["id"] in self.mirror for row in rows):
+            return  # page 1 lists a contact the mirror holds: same tenant, no request needed
+        check_same_tenant(self.client, self.mirror)
 
     def _confirm(self, ids: list[str], pass_no: int) -> Iterator[pa.Table]:
         """GET each id: 200 -> compare and emit if changed; 404 -> mark deleted."""
@@ -203,6 +231,7 @@ class Reconciler:
             return
         self.stats.set_phase("confirm")
         gone: list[str] = []
+        found: list[Any] = []
         for contact_id, result in self.client.map_concurrent(self.client.get_contact, ids):
             if isinstance(result, NotFoundError):
                 if self.mirror.is_live(contact_id):
@@ -210,15 +239,26 @@ class Reconciler:
                 continue
             if isinstance(result, Exception):
                 raise result
-            rows = _valid_rows([result], None)
-            if rows:
-                emit, _ = self._decide(rows, pass_no)
-                if emit is not None and (batch := self._emit(emit)) is not None:
-                    yield batch
+            found.append(result)
+            if len(found) >= self.page_limit:
+                # one Arrow table per page-sized group: building a table per contact costs
+                # more than the GET itself when thousands are confirmed
+                yield from self._confirmed(found, pass_no)
+                found = []
+        yield from self._confirmed(found, pass_no)
         if (batch := self._batcher.flush()) is not None:
             yield batch
         if gone:
+            # before anything is marked: a refusal fails the extract, so nothing is loaded
+            check_delete_share(len(gone), self._live_before, self.max_delete_share)
             yield from self._deleted(gone)
+
+    def _confirmed(self, found: list[Any], pass_no: int) -> Iterator[pa.Table]:
+        rows = _valid_rows(found, None)
+        if rows:
+            emit, _ = self._decide(convert_contacts(rows), pass_no)
+            if (batch := self._emit(emit)) is not None:
+                yield batch
 
     def _deleted(self, ids: list[str]) -> Iterator[pa.Table]:
         if self.pipeline is None:
@@ -236,7 +276,9 @@ class Reconciler:
                 "deleted_at",
                 pa.array([deleted_at] * n, TIMESTAMP_TYPE),
             )
-            for contact_id in pc.unique(rows["id"]).to_pylist():
+            deleted_ids = pc.unique(rows["id"]).to_pylist()
+            self.rejected.saw(deleted_ids)
+            for contact_id in deleted_ids:
                 self.mirror.mark_deleted(contact_id)
             self.stats.deleted += n
             self.stats.rows_emitted += n

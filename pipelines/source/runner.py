@@ -31,7 +31,8 @@ from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
 from pipelines.source import lynkist_source
-from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, TABLE_NAME
+from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, MirrorSafetyError
+from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, REJECTED_TABLE, TABLE_NAME
 from pipelines.source.stats import SyncStats
 from pipelines.warehouse import (
     DEFAULT_DATASET,
@@ -40,13 +41,16 @@ from pipelines.warehouse import (
     WarehouseConfigError,
     WarehouseError,
     create_views,
+    failure_reason,
     finish_pending,
+    start_clean,
     warehouse_lock,
 )
 
 __all__ = [
     "SyncConfigError",
     "SyncError",
+    "SyncRefusedError",
     "SyncSettings",
     "SyncSummary",
     "make_pipeline",
@@ -63,6 +67,11 @@ class SyncError(WarehouseError):
 
 class SyncConfigError(SyncError, WarehouseConfigError):
     """The sync cannot start: bad settings (missing key, missing destination credentials)."""
+
+
+class SyncRefusedError(SyncConfigError):
+    """The run was refused to protect the warehouse (another tenant's mirror, too many
+    deletions); nothing was written. A configuration problem: exit code 2."""
 
 
 @dataclass
@@ -86,6 +95,8 @@ class SyncSettings:
         max_rescans: Extra full scans allowed when the listing shifts during a scan.
         create_views: Refresh the analysis views (:func:`pipelines.warehouse.create_views`).
         retry: The client's retry policy (default: the client's).
+        max_delete_share: Largest share of the live mirror one run may mark deleted (0-1);
+            a run over it stops with :class:`SyncRefusedError` and writes nothing.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -102,6 +113,7 @@ class SyncSettings:
     max_rescans: int = MAX_RESCANS
     create_views: bool = True
     retry: RetryPolicy | None = field(default=None, repr=False)
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
 
 
 @dataclass
@@ -128,6 +140,12 @@ class SyncSummary:
         dataset: Dataset name.
         warehouse: DuckDB file path, or the destination name.
         views: Analysis views (re)created after the load.
+        problems: Values stored other than as the API sent them, each ``{"id", "field",
+            "reason"}``; details (raw record, first/last seen) in ``contacts_rejected``.
+        set_aside_packages: One message per load package of an earlier run set aside (it
+            failed ``MAX_RESUMES`` times, or ``--full-refresh`` started clean).
+        renamed_fields: Unknown API fields stored under another column (field -> column).
+        resolved_problems: Earlier problems that this run found gone.
     """
 
     new: int = 0
@@ -148,6 +166,28 @@ class SyncSummary:
     dataset: str = "lynkist"
     warehouse: str = ""
     views: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    set_aside_packages: list[str] = field(default_factory=list)
+    renamed_fields: dict[str, str] = field(default_factory=dict)
+    resolved_problems: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per kind of trouble the run got past (for stderr and schedulers' logs)."""
+        lines = list(self.set_aside_packages)
+        if not self.problems:
+            return lines
+        ids = sorted({p["id"] for p in self.problems})
+        named = ", ".join(
+            f"{p['id']} {p['field']} ({p['reason']})" for p in self.problems[:MAX_NAMED_PROBLEMS]
+        )
+        more = len(self.problems) - MAX_NAMED_PROBLEMS
+        tail = f" and {more} more" if more > 0 else ""
+        lines.append(
+            f"{len(ids)} contact(s) stored with values not as the API sent them, see "
+            f"{self.dataset}.{REJECTED_TABLE}: {named}{tail}"
+        )
+        return lines
 
     @property
     def changed(self) -> bool:
@@ -158,7 +198,12 @@ class SyncSummary:
         """JSON-ready dict (what ``lynkist sync --json`` prints)."""
         data = asdict(self)
         data["duration_s"] = round(self.duration_s, 3)
+        data["warnings"] = self.warnings
         return data
+
+
+#: Problems named one by one in the warning line (the rest are counted).
+MAX_NAMED_PROBLEMS = 5
 
 
 def warehouse_of(settings: SyncSettings) -> Warehouse:
@@ -183,14 +228,27 @@ def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     return warehouse.pipeline()
 
 
+#: What a destination's credentials look like, for the hint when they are missing.
+CREDENTIALS_EXAMPLES = {
+    "postgres": "postgresql://user:password@host:5432/database",
+    "redshift": "redshift://user:password@cluster.region.redshift.amazonaws.com:5439/database",
+    "snowflake": "snowflake://user:password@account/database?warehouse=W&role=R",
+    "mssql": "mssql://user:password@host:1433/database",
+    "bigquery": "the service-account key file's JSON, or its project_id, private_key and "
+    "client_email under [destination.bigquery.credentials]",
+}
+
+
 def _missing_config(exc: ConfigFieldMissingException, destination: str) -> SyncConfigError:
     fields = ", ".join(exc.fields)
     if "credentials" in exc.fields:
         env = f"DESTINATION__{destination.upper()}__CREDENTIALS"
+        example = CREDENTIALS_EXAMPLES.get(destination)
         return SyncConfigError(
-            f"destination {destination!r} needs credentials: set {env} (e.g. "
-            "postgresql://user:password@host:5432/database) or add `credentials` under "
-            f"[destination.{destination}] in .dlt/secrets.toml"
+            f"destination {destination!r} needs credentials: set {env}"
+            + (f" (e.g. {example})" if example else "")
+            + f" or add `credentials` under [destination.{destination}] in .dlt/secrets.toml "
+            "(see dlt's documentation of that destination)"
         )
     return SyncConfigError(f"destination {destination!r} is missing configuration: {fields}")
 
@@ -202,6 +260,8 @@ def _root_cause(exc: BaseException, destination: str) -> BaseException:
     while current is not None and id(current) not in seen:
         if isinstance(current, LynkistError | WarehouseError):
             return current
+        if isinstance(current, MirrorSafetyError):
+            return SyncRefusedError(str(current))
         if isinstance(current, ConfigFieldMissingException):
             return _missing_config(current, destination)
         seen.add(id(current))
@@ -230,7 +290,7 @@ def _extract_and_load(
     if pipeline.config.restore_from_destination:
         pipeline.sync_destination()  # what run() does first
     pipeline.extract(source, refresh=refresh)
-    if stats.rows_emitted == 0 and refresh is None:
+    if stats.rows_emitted == 0 and not stats.problems and not stats.resolved and refresh is None:
         pipeline.abort_packages()
         return 0
     info = pipeline.normalize()
@@ -274,7 +334,9 @@ def run_sync(
     )
     with warehouse_lock(warehouse, command="sync"):
         try:
-            summary.resumed_packages = finish_pending(pipeline)
+            pending = start_clean(pipeline) if settings.full_refresh else finish_pending(pipeline)
+            summary.resumed_packages = pending.loaded
+            summary.set_aside_packages = pending.set_aside
             with contextlib.ExitStack() as owned:
                 api = client or owned.enter_context(
                     LynkistClient(
@@ -293,6 +355,7 @@ def run_sync(
                     full_refresh=settings.full_refresh,
                     page_limit=settings.page_limit,
                     max_rescans=settings.max_rescans,
+                    max_delete_share=settings.max_delete_share,
                 )
                 summary.rows_written = _extract_and_load(
                     pipeline,
@@ -328,6 +391,11 @@ def run_sync(
     summary.unchanged = stats.unchanged
     summary.pages = stats.pages
     summary.scan_passes = stats.scan_passes
+    summary.problems = [
+        {"id": p.contact_id, "field": p.field, "reason": p.reason} for p in stats.problems
+    ]
+    summary.renamed_fields = dict(stats.renamed)
+    summary.resolved_problems = stats.resolved
     summary.requests = client_stats.requests
     summary.retries = client_stats.retries
     summary.throttled = client_stats.throttled
@@ -341,5 +409,7 @@ def _step_message(exc: PipelineStepFailed) -> str:
     marker = "The actual reason given is:"
     if marker in detail:  # dlt's connection errors put the useful part last
         return f"cannot open the warehouse: {detail.split(marker, 1)[1].strip().splitlines()[0]}"
+    if "Traceback (most recent call last)" in detail:  # a failed job: its traceback is quoted
+        return failure_reason(exc)
     first_line = detail.splitlines()[0] if detail else type(inner).__name__
     return f"dlt {exc.step} step failed: {first_line}"

@@ -45,6 +45,30 @@ ARROW_SCHEMA: Final = pa.schema(
     ]
 )
 KNOWN_COLUMNS: Final = frozenset(ARROW_SCHEMA.names)
+#: Fields of the API's contact object; any other field is stored as an extra text column.
+API_COLUMNS: Final = KNOWN_COLUMNS - frozenset(DELETE_FIELDS)
+
+#: Largest value (UTF-8 bytes of a text, or of the JSON text of ``tags`` / ``custom_fields``)
+#: stored as sent. Larger ones are stored as null and reported in ``contacts_rejected``: a
+#: 50 MB value makes DuckDB's merge run out of memory under its 128 MB cap, every run.
+MAX_VALUE_BYTES: Final = 16 * 2**20
+#: ``contacts_rejected.raw`` keeps the record with each string cut to this many characters...
+MAX_RAW_VALUE_CHARS: Final = 1_000
+#: ...and the whole JSON text cut to this many.
+MAX_RAW_CHARS: Final = 16_000
+
+#: Where values that could not be stored as sent are reported (one row per contact and field).
+REJECTED_TABLE: Final = "contacts_rejected"
+REJECTED_KEY: Final = ("id", "field")
+REJECTED_HINTS: Final[dict[str, TColumnSchema]] = {
+    "id": {"data_type": "text", "nullable": False},
+    "field": {"data_type": "text", "nullable": False},
+    "reason": {"data_type": "text", "nullable": True},
+    "raw": {"data_type": "text", "nullable": True},
+    "first_seen": {"data_type": "timestamp", "timezone": True, "nullable": True},
+    "last_seen": {"data_type": "timestamp", "timezone": True, "nullable": True},
+    "resolved_at": {"data_type": "timestamp", "timezone": True, "nullable": True},
+}
 
 _TIMESTAMPTZ: Final[TColumnSchema] = {"data_type": "timestamp", "timezone": True}
 

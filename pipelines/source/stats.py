@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.source.arrow import RecordProblem
 
 
 @dataclass
@@ -26,6 +29,10 @@ class SyncStats:
         phase: ``"mirror"``, ``"scan"``, ``"confirm"`` or ``"done"``.
         conflict_ids: Contacts that changed again after this run emitted them (re-fetched by a
             follow-up load, so one load never carries two versions of a contact).
+        problems: Values stored other than as the API sent them (also written to
+            ``contacts_rejected``), one per contact and field.
+        renamed: Unknown API fields stored under another column name (field -> column).
+        resolved: Earlier problems this run found gone (contact fixed or archived).
         on_progress: Called (with this object) after every page and phase change.
     """
 
@@ -42,6 +49,9 @@ class SyncStats:
     phase: str = "mirror"
     on_progress: Callable[[SyncStats], None] | None = field(default=None, repr=False, compare=False)
     conflict_ids: list[str] = field(default_factory=list, repr=False)
+    problems: list[RecordProblem] = field(default_factory=list, repr=False)
+    renamed: dict[str, str] = field(default_factory=dict, repr=False)
+    resolved: int = 0
 
     def notify(self) -> None:
         """Tell the progress hook, if any, that the counters moved."""
@@ -58,5 +68,5 @@ class SyncStats:
         return {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("on_progress", "conflict_ids")
-        } | {"conflicts": len(self.conflict_ids)}
+            if f.name not in ("on_progress", "conflict_ids", "problems")
+        } | {"conflicts": len(self.conflict_ids), "problems": len(self.problems)}

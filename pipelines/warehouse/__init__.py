@@ -9,7 +9,7 @@ A sync (:mod:`pipelines.source.runner`) and a push (:mod:`pipelines.sink.push`) 
     warehouse.check_writable()               # fail before any API call
     pipeline = warehouse.pipeline()          # dlt pipeline <file stem>_<dataset>
     with warehouse_lock(warehouse, command="sync"):
-        finish_pending(pipeline)             # what a killed run left behind
+        finish_pending(pipeline)             # what a killed run left behind (bounded)
         pipeline.run(...)
         create_views(pipeline)
 
@@ -34,13 +34,23 @@ from pipelines.warehouse.location import (
 )
 from pipelines.warehouse.lock import lock_path, warehouse_lock
 from pipelines.warehouse.mirror import count_live, empty_mirror, live_contacts
-from pipelines.warehouse.recovery import finish_pending
+from pipelines.warehouse.recovery import (
+    MAX_RESUMES,
+    PendingLoadError,
+    PendingOutcome,
+    failure_reason,
+    finish_pending,
+    start_clean,
+)
 from pipelines.warehouse.views import create_views
 
 __all__ = [
     "DEFAULT_DATASET",
     "DEFAULT_DESTINATION",
     "DEFAULT_DUCKDB_FILE",
+    "MAX_RESUMES",
+    "PendingLoadError",
+    "PendingOutcome",
     "Warehouse",
     "WarehouseConfigError",
     "WarehouseError",
@@ -50,8 +60,10 @@ __all__ = [
     "count_live",
     "create_views",
     "empty_mirror",
+    "failure_reason",
     "finish_pending",
     "live_contacts",
     "lock_path",
+    "start_clean",
     "warehouse_lock",
 ]

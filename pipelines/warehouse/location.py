@@ -38,6 +38,19 @@ __all__ = [
 #: The default warehouse file, in the working directory. Not ``lynkist.duckdb``: see the module
 #: docstring (DuckDB's catalog would collide with the dataset).
 DEFAULT_DUCKDB_FILE = "lynkist_warehouse.duckdb"
+#: Bytes 8-11 of every DuckDB database file (its header's magic).
+DUCKDB_MAGIC = b"DUCK"
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether the existing file ``path`` starts with DuckDB's header (an unreadable one: no)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(12)[8:12] == DUCKDB_MAGIC
+    except OSError:
+        return False
+
+
 DEFAULT_DATASET = "lynkist"
 DEFAULT_DESTINATION = "duckdb"
 
@@ -171,6 +184,12 @@ class Warehouse:
             )
         if db.exists() and not os.access(db, os.W_OK):
             raise WarehouseConfigError(f"cannot write the warehouse {db}: permission denied")
+        if db.is_file() and not is_duckdb_file(db):
+            # else DuckDB's refusal surfaces deep inside dlt, as a cascade of tracebacks
+            raise WarehouseConfigError(
+                f"{shown} exists and is not a DuckDB database — give the path of a DuckDB "
+                "warehouse, or a new file name to create one"
+            )
         if db.stem.lower() == self.dataset.lower():
             raise WarehouseConfigError(
                 f"{shown}: DuckDB names the file's catalog {db.stem!r}, the same as the dataset "

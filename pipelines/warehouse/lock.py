@@ -4,6 +4,9 @@ An ``flock`` on a file in the warehouse's dlt working directory: the kernel rele
 the holder exits, even on ``kill -9``, so a crashed run never leaves a stale lock behind. The
 holder writes ``<pid> <command>`` into the file so that a refused run can say who is busy.
 
+A run that finds ``lynkist listen`` holding the lock waits for it (up to :data:`LISTEN_WAIT_S`),
+whatever its own ``wait_s``: the listener holds the warehouse only while it flushes.
+
 The lock is reentrant within one thread: a push that refreshes its mirror by running a sync
 holds it once. Another thread of the same process, like another process, waits or is refused.
 """
@@ -27,6 +30,9 @@ __all__ = ["LOCK_POLL_S", "lock_path", "warehouse_lock"]
 
 #: How often a waiting run retries the lock.
 LOCK_POLL_S = 0.1
+#: How long any run waits while ``lynkist listen`` holds the lock: a listener holds it only for
+#: one flush (seconds), so a scheduled sync or push started meanwhile waits instead of failing.
+LISTEN_WAIT_S = 120.0
 
 _held_guard = threading.Lock()
 #: lock path -> (owning thread id, depth): the locks this process holds.
@@ -99,11 +105,14 @@ def warehouse_lock(
     except OSError as exc:
         raise WarehouseConfigError(f"cannot create the lock file {path}: {exc.strerror}") from None
     try:
-        deadline = time.monotonic() + wait_s
+        started = time.monotonic()
+        deadline = started + wait_s
         while not _try_flock(handle):
+            handle.seek(0)
+            pid, _, holder = handle.read().strip().partition(" ")
+            if holder == "listen":
+                deadline = max(deadline, started + LISTEN_WAIT_S)
             if time.monotonic() >= deadline:
-                handle.seek(0)
-                pid, _, holder = handle.read().strip().partition(" ")
                 what = holder or "run"
                 who = f" (pid {pid})" if pid.isdigit() else ""
                 raise WarehouseLockedError(

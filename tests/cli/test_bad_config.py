@@ -16,10 +16,13 @@ Exit-code decisions (the contract: 2 = bad configuration, credentials or argumen
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,9 +163,9 @@ CASES = [
     ),
     Case(
         "push-unknown-mapping",
-        (*PUSH, "--api-key", "{rw}", "--mapping", "pipedrive"),
+        (*PUSH, "--api-key", "{rw}", "--mapping", "zoho"),
         2,
-        "--mapping 'pipedrive' is neither a preset",
+        "--mapping 'zoho' is neither a preset",
     ),
     Case(
         "push-bad-match-on",
@@ -189,6 +192,72 @@ CASES = [
         "the export is empty",
     ),
     Case(
+        "sync-duckdb-is-a-csv",
+        (*SYNC, "--api-key", "{rw}", "--duckdb", "{csv}"),
+        2,
+        "--duckdb {csv} exists and is not a DuckDB database",
+    ),
+    Case(
+        "push-duckdb-is-a-csv",
+        (*PUSH, "--api-key", "{rw}", "--duckdb", "{csv}"),
+        2,
+        "--duckdb {csv} exists and is not a DuckDB database",
+    ),
+    Case(
+        "push-directory",
+        ("push", "{dir}", "--base-url", "{url}", "--api-key", "{rw}"),
+        2,
+        "{dir} is a directory — give the path of a CSV export file",
+    ),
+    Case(
+        "push-excel-workbook",
+        ("push", "{xlsx}", "--base-url", "{url}", "--api-key", "{rw}"),
+        2,
+        "this is an Excel workbook — save it as CSV",
+    ),
+    Case(
+        "push-binary-file",
+        ("push", "{binary}", "--base-url", "{url}", "--api-key", "{rw}"),
+        2,
+        "not a text file",
+    ),
+    Case(
+        "sync-server-never-answers",
+        ("sync", "--base-url", "{hung}", "--api-key", "{rw}", "--timeout", "1"),
+        2,
+        "{hung_host} accepted the connection but did not answer within 1 s (--timeout)",
+    ),
+    Case(
+        "push-server-never-answers",
+        ("push", "{csv}", "--base-url", "{hung}", "--api-key", "{rw}", "--timeout", "1"),
+        2,
+        "{hung_host} accepted the connection but did not answer within 1 s (--timeout)",
+    ),
+    Case(
+        "sync-timeout-zero",
+        (*SYNC, "--api-key", "{rw}", "--timeout", "0"),
+        2,
+        "argument --timeout: 0 is not a positive number of seconds",
+    ),
+    Case(
+        "sync-postgres-credentials",
+        (*SYNC, "--api-key", "{rw}", "--destination", "postgres"),
+        2,
+        "DESTINATION__POSTGRES__CREDENTIALS (e.g. postgresql://user:password@host:5432/",
+    ),
+    Case(
+        "sync-bigquery-credentials",
+        (*SYNC, "--api-key", "{rw}", "--destination", "bigquery"),
+        2,
+        "DESTINATION__BIGQUERY__CREDENTIALS (e.g. the service-account key file's JSON",
+    ),
+    Case(
+        "sandbox-port-out-of-range",
+        ("sandbox", "--port", "99999"),
+        2,
+        "argument --port: 99999 is not a TCP port (0-65535; 0 = any free)",
+    ),
+    Case(
         "sandbox-bad-fault-share",
         ("sandbox", "--port", "0", "--faults", "5xx=lots"),
         2,
@@ -200,6 +269,13 @@ CASES = [
         2,
         "--faults: ",
     ),
+]
+#: With ``--json`` a failed run still prints one JSON object on stdout (a log of JSON lines).
+JSON_CASES = [
+    Case("sync-json-invalid-key", (*SYNC, "--api-key", "{bad}", "--json"), 2, ""),
+    Case("sync-json-bad-flag", (*SYNC, "--json", "--max-concurrency", "many"), 2, ""),
+    Case("push-json-closed-port", (*PUSH[:2], "{closed}", "--api-key", "{rw}", "--json"), 2, ""),
+    Case("push-json-not-text", ("push", "{binary}", "--api-key", "{rw}", "--json"), 2, ""),
 ]
 HEADER_ONLY = Case(
     "push-header-only",
@@ -234,9 +310,19 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"  # nothing listens there any more
 
 
-def _values(server: SandboxServer, root: Path) -> dict[str, str]:
+def _excel_workbook(path: Path) -> None:
+    """The entries every .xlsx starts with (an OOXML zip), as Excel writes them."""
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        book.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+        book.writestr("xl/worksheets/sheet1.xml", "<worksheet><c><v>Ada</v></c></worksheet>")
+
+
+def _values(server: SandboxServer, root: Path, hung: socket.socket) -> dict[str, str]:
     files = root / "files"
     files.mkdir()
+    _excel_workbook(files / "export.xlsx")
+    (files / "photo.png").write_bytes(bytes(range(256)) * 8)
     (files / "ok.csv").write_text("First Name,Email\nAda,ada@acme.test\n", encoding="utf-8")
     (files / "empty.csv").write_bytes(b"")
     (files / "header.csv").write_text("First Name,Email\n", encoding="utf-8")
@@ -251,7 +337,20 @@ def _values(server: SandboxServer, root: Path) -> dict[str, str]:
         "header": str(files / "header.csv"),
         "file": str(files / "regular"),
         "dir": str(files),
+        "xlsx": str(files / "export.xlsx"),
+        "binary": str(files / "photo.png"),
+        "hung": "http://{}:{}".format(*hung.getsockname()),
+        "hung_host": "{}:{}".format(*hung.getsockname()),
     }
+
+
+@contextlib.contextmanager
+def _never_answers() -> Iterator[socket.socket]:
+    """A loopback port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock
 
 
 def _clean_env() -> dict[str, str]:
@@ -284,9 +383,10 @@ def _read(request: dict[str, Any], code: int) -> Run:
 def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
     """Every case's process, run once against a sandbox with recognisable keys."""
     root = tmp_path_factory.mktemp("bad-config")
-    with SandboxServer(SandboxConfig(api_keys=KEYS)) as server:
-        values = _values(server, root)
-        requests = [_request(case, values, root) for case in [*CASES, HEADER_ONLY]]
+    with SandboxServer(SandboxConfig(api_keys=KEYS)) as server, _never_answers() as hung:
+        values = _values(server, root, hung)
+        cases = [*CASES, *JSON_CASES, HEADER_ONLY]
+        requests = [_request(case, values, root) for case in cases]
         genuine_request = _request(
             Case("genuine", next(c for c in CASES if c.id == GENUINE).argv, 2, ""), values, root
         )
@@ -323,6 +423,22 @@ def test_mistake_is_one_actionable_line_without_traceback_or_key(batch: Batch, c
     assert case.message.format(**batch.values) in lines[0]
     for secret in SECRETS:
         assert secret not in run.err and secret not in run.out, f"a key in the output of {case.id}"
+
+
+@pytest.mark.parametrize("case", JSON_CASES, ids=lambda c: c.id)
+def test_json_failure_is_one_json_object_on_stdout(batch: Batch, case: Case) -> None:
+    run = batch.runs[case.id]
+    assert run.code == case.code, run.err
+    lines = run.out.strip().splitlines()
+    assert len(lines) == 1, run.out
+    answer = json.loads(lines[0])
+    error = run.err.strip().split(": error: ", 1)[1]
+    assert answer == {"ok": False, "error": error, "exit_code": case.code}
+    assert "Traceback" not in run.err
+
+
+def test_credentials_hint_fits_the_destination(batch: Batch) -> None:
+    assert "postgresql://" not in batch.runs["sync-bigquery-credentials"].err
 
 
 def test_header_only_export_is_zero_rows_not_an_error(batch: Batch) -> None:

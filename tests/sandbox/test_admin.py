@@ -23,6 +23,7 @@ ADMIN_ROUTES = [
     ("PUT", "/clock"),
     ("POST", "/scan-hooks"),
     ("POST", "/seed"),
+    ("POST", "/plant"),
     ("GET", "/contacts"),
     ("POST", "/reset"),
     ("GET", "/webhooks"),
@@ -282,3 +283,21 @@ def test_reset_wipes_everything(sb: SandboxServer, client: httpx.Client) -> None
     client.get("")
     assert sb.admin.contacts("acme") == []  # the hook was dropped too
     assert sb.admin.webhook_deliveries() == []
+
+
+def test_planted_records_are_served_exactly_as_given(
+    sb: SandboxServer, client: httpx.Client
+) -> None:
+    """Validation bypassed: a lone surrogate (escaped on the wire), odd timestamps, new fields."""
+    odd = {"first_name": "A\ud83d", "tags": ["\udc00"], "updated_at": 1767225600, "Lead Score": 3}
+    [contact_id] = sb.admin.plant([odd])
+    got = client.get(f"/{contact_id}")
+    assert got.status_code == 200 and b"\\ud83d" in got.content  # escaped, valid UTF-8
+    assert got.json() == {**odd, "id": contact_id, "created_at": got.json()["created_at"]}
+    [listed] = client.get("", params={"limit": 10}).json()["data"]
+    assert listed == got.json()
+    assert sb.admin.contacts()[0]["first_name"] == "A\ud83d"
+    # same id again: replaced, so a test can repair a record
+    sb.admin.plant([{"id": contact_id, "first_name": "Fixed"}])
+    assert client.get(f"/{contact_id}").json()["first_name"] == "Fixed"
+    assert len(sb.admin.contacts()) == 1

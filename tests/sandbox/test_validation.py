@@ -149,3 +149,39 @@ def test_idempotency_key_longer_than_255_is_422(client: httpx.Client) -> None:
     response = client.post("", json={"first_name": "A"}, headers={"Idempotency-Key": "k" * 256})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+# A lone surrogate is valid JSON (an escape) but not Unicode: it can never be stored or echoed.
+LONE_SURROGATE = '"A\\ud800"'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "", '{"first_name": ' + LONE_SURROGATE + "}"),
+        ("POST", "", '{"first_name": "A", "custom_fields": {' + LONE_SURROGATE + ": 1}}"),
+        ("POST", "", '{"first_name": "A", ' + LONE_SURROGATE + ": 1}"),
+        ("POST", "/search", '{"search_term": ' + LONE_SURROGATE + "}"),
+        ("POST", "/search", "{" + LONE_SURROGATE + ': "x"}'),
+        ("POST", "/bulk", '{"contacts": [{"first_name": ' + LONE_SURROGATE + "}]}"),
+        ("PATCH", "/{id}", '{"company": ' + LONE_SURROGATE + "}"),
+        ("PATCH", "/{id}", '{"tags": [' + LONE_SURROGATE + "]}"),
+    ],
+)
+def test_a_lone_surrogate_is_a_422_not_a_500(
+    sb: SandboxServer, client: httpx.Client, method: str, path: str, body: str
+) -> None:
+    contact = create(client, first_name="Kept")
+    response = client.request(
+        method,
+        path.format(id=contact["id"]),
+        content=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    if path == "/bulk":  # bulk answers 201 with the item's error, like any invalid item
+        assert response.status_code == 201, response.text
+        assert response.json()["failed"] == 1
+    else:
+        assert response.status_code == 422, response.text
+        assert "surrogate" in response.text or "Unicode" in response.text
+    assert [c["first_name"] for c in sb.admin.contacts("acme")] == ["Kept"]

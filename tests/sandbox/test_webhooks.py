@@ -323,3 +323,42 @@ def test_secret_stays_out_of_logs_and_repr(receivers: list[Receiver]) -> None:
     assert SECRET not in repr(dispatcher)
     assert SECRET not in repr(dispatcher.deliveries)
     assert all(SECRET.encode() not in r["body"] for r in receiver.requests)
+
+
+def test_notes_and_communications_are_recorded_and_delivered(receivers: list[Receiver]) -> None:
+    from lynkist_sandbox import SandboxConfig, SandboxServer
+
+    receiver = make(receivers)
+    config = SandboxConfig(webhook_urls=[receiver.url], webhook_secret=SECRET)
+    with SandboxServer(config) as sb:
+        assert sb.state is not None
+        key = sb.keys["acme"]["rw"]
+        with httpx.Client(
+            base_url=f"{sb.base_url}/api/v1/public", headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            contact = api.post("/contacts", json={"first_name": "Ada"}).json()
+            note = sb.admin.add_note(contact["id"], "call back", author="ops")
+            call = sb.admin.add_communication(
+                contact["id"], channel="call", direction="inbound", subject="renewal"
+            )
+            api.delete(f"/contacts/{contact['id']}")
+        with pytest.raises(httpx.HTTPStatusError) as gone:
+            sb.admin.add_note(contact["id"], "too late")  # archived: no such live contact
+        assert gone.value.response.status_code == 404
+        with pytest.raises(httpx.HTTPStatusError) as bad:
+            sb.admin.add_communication(contact["id"], channel="pigeon")
+        assert bad.value.response.status_code == 422
+        assert sb.state.webhooks.flush(10)
+    events = {r["event"]["event"]: r["event"] for r in receiver.requests if r["event"]}
+    assert set(events) == {
+        "contact.created",
+        "contact.note_added",
+        "contact.communication_added",
+        "contact.deleted",
+    }
+    assert events["contact.note_added"]["data"] == note
+    assert note["id"] == contact["id"]
+    assert note["note"]["body"] == "call back" and note["note"]["author"] == "ops"
+    assert events["contact.communication_added"]["data"] == call
+    assert call["communication"]["channel"] == "call"
+    assert call["communication"]["subject"] == "renewal"

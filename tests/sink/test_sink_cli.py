@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -163,6 +164,31 @@ def test_killed_push_resumes_without_duplicates(
     assert set(outcomes) <= {"created", "updated", "unchanged"}
     # rows the killed run wrote are not written again
     assert outcomes.get("unchanged", 0) >= len(first_run) - 60
+
+
+def test_cli_json_is_one_object_with_ok_and_exit_code(
+    sb: SandboxServer, api_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = _hubspot_csv(
+        tmp_path / "hubspot.csv",
+        [
+            {"First Name": "Eve", "Email": "eve@acme.test"},
+            {"First Name": "", "Email": "nofirst@acme.test"},
+        ],
+    )
+    assert main(["push", str(export), *_args(sb, api_key, tmp_path, "--json")]) == 3
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    answer = json.loads(lines[0])
+    assert answer["ok"] is False and answer["exit_code"] == 3
+    assert answer["error"] == "rows not written: 1 rejected, 0 failed"
+    assert (answer["created"], answer["rejected"]) == (1, 1)
+
+    export.write_text(export.read_text().replace(",nofirst", "Nora,nofirst"))
+    assert main(["push", str(export), *_args(sb, api_key, tmp_path, "--json")]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["ok"], answer["exit_code"], answer["error"]) == (True, 0, None)
+    assert answer["created"] == 1 and answer["unchanged"] == 1
 
 
 def test_dry_run_shows_columns_first_and_the_custom_keys_that_change(

@@ -8,13 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.source.arrow import (
-    contacts_table,
-    datetime_micros,
-    fingerprints,
-    parse_timestamps,
-    row_fingerprints,
-)
+from pipelines.source.arrow import contacts_table, datetime_micros, fingerprints, parse_timestamps
 from pipelines.source.mirror import Decision, Mirror
 from pipelines.source.settings import ARROW_SCHEMA
 
@@ -88,29 +82,6 @@ def test_fingerprint_is_updated_at_else_created_at() -> None:
     assert datetime_micros(created.replace(tzinfo=None)) == datetime_micros(created)
 
 
-@pytest.mark.parametrize(
-    "stamps",
-    [
-        {},
-        {"updated_at": None},
-        {"updated_at": "2026-05-25T11:14:33Z"},
-        {"updated_at": "2026-05-25T13:14:33.5+02:00"},
-        {"updated_at": "2026-05-25T11:14:33.123456789Z"},  # nanoseconds: cut to micros
-        {"updated_at": "2026-05-25T11:14:33"},  # no offset: UTC
-        {"updated_at": "2026-05-25 11:14:33.000001Z"},
-        {"updated_at": None, "created_at": "1969-12-31T23:59:59.999999Z"},
-    ],
-)
-def test_row_fingerprints_match_the_tables(stamps: dict[str, Any]) -> None:
-    rows = [{**CONTACT, **stamps}]
-    assert row_fingerprints(rows) == fingerprints(contacts_table(rows))
-
-
-def test_row_fingerprints_name_a_garbage_field() -> None:
-    with pytest.raises(ValueError, match=r"'updated_at'.*'soon'"):
-        row_fingerprints([{**CONTACT, "updated_at": "soon"}])
-
-
 def test_mirror_decisions_over_one_run() -> None:
     mirror = Mirror()
     mirror.add("same", 100, deleted=False)
@@ -156,3 +127,46 @@ def test_tables_concatenate_across_pages_with_different_extra_fields() -> None:
     merged = pa.concat_tables([a, b], promote_options="default")
     assert merged["extra_a"].to_pylist() == ["x", None]
     assert merged["extra_b"].to_pylist() == [None, "y"]
+
+
+def test_colliding_field_names_get_stable_distinct_columns() -> None:
+    """Before: dlt's "Arrow column name collision after input data normalization"."""
+    from pipelines.source.arrow import extra_columns
+
+    one = extra_columns(["firstName", "Lead Score", "lead_score", "_dlt_load_id", "is_deleted"])
+    assert one["lead_score"] == "lead_score"  # already spelled as its column: keeps it
+    assert len(set(one.values())) == 5 and not set(one.values()) & {"first_name", "is_deleted"}
+    assert one["firstName"].startswith("first_name_") and len(one["firstName"]) == 17
+    # the same column whatever else arrives with it
+    assert extra_columns(["firstName"])["firstName"] == one["firstName"]
+    assert extra_columns(["Lead Score", "lead_score"]) == {
+        "Lead Score": one["Lead Score"],
+        "lead_score": "lead_score",
+    }
+
+
+def test_bad_values_are_repaired_and_reported_not_raised() -> None:
+    from pipelines.source.arrow import convert_contacts
+
+    converted = convert_contacts(
+        [
+            {**CONTACT, "first_name": "A\ud83d", "custom_fields": {"k": "\udc00"}},
+            {**CONTACT, "id": "b", "updated_at": 1767225600, "tags": ["\ud83d"]},
+        ]
+    )
+    rows = converted.table.to_pylist()
+    assert rows[0]["first_name"] == "A\ufffd" and rows[0]["custom_fields"] == '{"k":"\ufffd"}'
+    assert rows[1]["updated_at"] is None and rows[1]["tags"] == '["\ufffd"]'
+    found = {(p.contact_id, p.field, p.unreliable_fingerprint) for p in converted.problems}
+    assert found == {
+        (CONTACT["id"], "first_name", False),
+        (CONTACT["id"], "custom_fields", False),
+        ("b", "updated_at", True),
+        ("b", "tags", False),
+    }
+    assert converted.unreliable_ids() == {"b"}
+    assert all(
+        "\\ud83d" in p.raw or "\\udc00" in p.raw
+        for p in converted.problems
+        if p.contact_id == CONTACT["id"]
+    )

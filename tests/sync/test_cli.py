@@ -36,6 +36,7 @@ def test_json_then_no_changes_then_quiet(
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     summary = json.loads(out[0])
+    assert summary["ok"] is True and summary["exit_code"] == 0
     assert summary["new"] == 90 and summary["rows_written"] == 90 and summary["requests"] == 1
     assert {"updated", "deleted", "unchanged", "retries", "duration_s"} <= set(summary)
     assert_warehouse_matches_server(db, sb)

@@ -16,8 +16,9 @@ from pipelines.warehouse import create_views
 from tests.analysis_support import DemoWarehouse, duckdb_warehouse, postgres_warehouse  # noqa: F401
 from tests.plugins.postgres import postgres_dsn  # noqa: F401
 from transforms.views import (
-    ALL_VIEWS,
     CONTACT_VIEWS,
+    EVENT_VIEWS,
+    PUSH_VIEWS,
     contacts_all_sql,
     view_definitions,
     view_sql,
@@ -85,8 +86,9 @@ def expected_issues(live: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 
 def test_every_view_is_created(warehouse: DemoWarehouse) -> None:
-    assert warehouse.views == list(ALL_VIEWS)
-    for name in ALL_VIEWS:
+    # the event views come with contact_events (lynkist listen), which this warehouse lacks
+    assert warehouse.views == list(CONTACT_VIEWS + PUSH_VIEWS)
+    for name in warehouse.views:
         assert query(warehouse, f"SELECT COUNT(*) AS n FROM {name}")["n"][0] >= 0
 
 
@@ -210,7 +212,7 @@ def test_push_views_summarise_every_run(warehouse: DemoWarehouse) -> None:
 
 
 def test_create_views_again_replaces_them(warehouse: DemoWarehouse) -> None:
-    assert create_views(warehouse.pipeline) == list(ALL_VIEWS)
+    assert create_views(warehouse.pipeline) == list(CONTACT_VIEWS + PUSH_VIEWS)
     current = query(warehouse, "SELECT * FROM contacts_current")
     assert len(current) == len(warehouse.live)
 
@@ -249,3 +251,45 @@ def test_contacts_all_reads_nested_tags_and_fills_missing_columns() -> None:
         "SELECT id, tags, email, custom_fields, updated_at FROM contacts_current"
     ).fetchall()
     assert rows == [("a", ["x", "y"], None, None, None)]
+
+
+def test_event_views_read_notes_and_communications(warehouse: DemoWarehouse) -> None:
+    note = {"id": "n1", "body": "call back", "author": "ops", "created_at": "2026-01-02T03:04:05Z"}
+    call = {"id": "m1", "channel": "call", "direction": "inbound", "subject": "hi"}
+    rows = [
+        ("e1", "contact.note_added", "c1", {"id": "c1", "note": note}),
+        ("e2", "contact.communication_added", "c2", {"id": "c2", "communication": call}),
+        ("e3", "contact.updated", "c1", {"id": "c1", "first_name": "x"}),
+    ]
+    with warehouse.pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("contact_events")
+        json_type = "JSON" if client.capabilities.sqlglot_dialect == "duckdb" else "JSONB"
+        client.execute_sql(
+            f"CREATE TABLE {table} (event_id TEXT, event TEXT, tenant TEXT, contact_id TEXT, "
+            f"occurred_at TIMESTAMP WITH TIME ZONE, received_at TIMESTAMP WITH TIME ZONE, "
+            f"payload {json_type})"
+        )
+        for event_id, kind, contact_id, data in rows:
+            payload = json.dumps({"id": event_id, "event": kind, "data": data})
+            client.execute_sql(
+                f"INSERT INTO {table} VALUES (%s, %s, 'acme', %s, now(), now(), %s)",
+                event_id,
+                kind,
+                contact_id,
+                payload,
+            )
+    try:
+        assert create_views(warehouse.pipeline) == list(CONTACT_VIEWS + PUSH_VIEWS + EVENT_VIEWS)
+        notes = query(warehouse, "SELECT contact_id, note_id, body, author FROM contact_notes")
+        assert notes.values.tolist() == [["c1", "n1", "call back", "ops"]]
+        calls = query(
+            warehouse,
+            "SELECT contact_id, communication_id, channel, direction, subject, body "
+            "FROM contact_communications",
+        )
+        assert calls.values.tolist() == [["c2", "m1", "call", "inbound", "hi", None]]
+    finally:
+        with warehouse.pipeline.sql_client() as client:
+            for name in EVENT_VIEWS:
+                client.execute_sql(f"DROP VIEW IF EXISTS {client.make_qualified_table_name(name)}")
+            client.execute_sql(f"DROP TABLE {client.make_qualified_table_name('contact_events')}")

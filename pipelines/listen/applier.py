@@ -1,0 +1,291 @@
+"""The listener's applier: spooled events → warehouse, in micro-batches, holding the lock briefly.
+
+A background thread flushes every ``flush_interval`` seconds, or as soon as ``batch_events``
+events wait. One flush: take the oldest pending events from the spool, take the warehouse's lock
+(waiting a bounded time while a sync holds it), complete whatever a killed run left behind,
+load ``contact_events`` and the touched contacts in one dlt load, refresh the views the first
+time, release the lock, then mark the events applied in the spool. A crash anywhere before the
+last step replays the batch on restart; both tables merge on their keys, so a replay writes
+the same rows again rather than new ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.client import LynkistClient, RetryPolicy
+from pipelines.listen import direct, warehouse
+from pipelines.listen.source import EVENTS_TABLE, listen_source, touched_contacts
+from pipelines.listen.spool import KEEP_APPLIED_S, Spool, SpooledEvent
+from pipelines.source.runner import SyncSettings
+from pipelines.source.settings import TABLE_NAME
+from pipelines.source.stats import SyncStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FlushResult:
+    """What one flush did.
+
+    Attributes:
+        events: Events loaded into ``contact_events``.
+        contacts: Distinct contacts the events changed.
+        written: Contact rows written (new, updated, archived).
+        requests: API requests sent (0 with ``trust_payload``).
+        duration_s: Wall time, lock wait included.
+        finished_at: When it ended (UTC).
+    """
+
+    events: int = 0
+    contacts: int = 0
+    written: int = 0
+    requests: int = 0
+    duration_s: float = 0.0
+    finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "events": self.events,
+            "contacts": self.contacts,
+            "written": self.written,
+            "requests": self.requests,
+            "duration_s": round(self.duration_s, 3),
+            "finished_at": self.finished_at.isoformat(),
+        }
+
+
+@dataclass
+class ApplierSettings:
+    """How the applier works.
+
+    Attributes:
+        warehouse: The warehouse (and API) settings shared with ``lynkist sync``.
+        flush_interval: Seconds between flushes.
+        batch_events: Flush sooner once this many events wait; also the most per flush.
+        trust_payload: Apply payloads (ordering guard) instead of fetching contacts.
+        lock_wait_s: How long a flush waits for the warehouse lock before trying later.
+    """
+
+    warehouse: SyncSettings
+    flush_interval: float = 1.0
+    batch_events: int = 1000
+    trust_payload: bool = False
+    lock_wait_s: float = 600.0
+
+
+@dataclass
+class ApplierTotals:
+    """Totals since start (``/healthz`` and the exit summary)."""
+
+    flushes: int = 0
+    events: int = 0
+    contacts: int = 0
+    written: int = 0
+    requests: int = 0
+    failures: int = 0
+    last_flush: datetime | None = None
+    last_error: str | None = None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the log: the innermost cause (dlt wraps the destination's error twice)."""
+    seen: set[int] = set()
+    inner = exc
+    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(inner))
+        inner = nxt
+    text = str(inner).strip()
+    return f"{type(inner).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+class Applier:
+    """Flushes the spool into the warehouse from one background thread.
+
+    Args:
+        spool: The spool the receiver writes.
+        settings: What to flush into, and how.
+        on_flush: Called after every flush that loaded something.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        settings: ApplierSettings,
+        *,
+        on_flush: Callable[[FlushResult], None] | None = None,
+    ) -> None:
+        self.spool = spool
+        self.settings = settings
+        self.totals = ApplierTotals()
+        self._on_flush = on_flush
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._flush_lock = threading.Lock()
+        self._pending_hint = 0
+        self._views_done = False
+        self._client: LynkistClient | None = None
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """One more event was stored: flush early once enough are waiting."""
+        self._pending_hint += 1
+        if self._pending_hint >= self.settings.batch_events:
+            self._wake.set()
+
+    def health(self) -> dict[str, Any]:
+        """Queue depth and last flush, for ``/healthz``."""
+        totals = self.totals
+        return {
+            "queue_depth": self.spool.pending_count(),
+            "last_flush": totals.last_flush.isoformat() if totals.last_flush else None,
+            "flushes": totals.flushes,
+            "applied_events": totals.events,
+            "last_error": totals.last_error,
+        }
+
+    def start(self) -> None:
+        """Start the flushing thread (the spool's backlog goes first)."""
+        self._thread = threading.Thread(target=self._run, name="lynkist-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, then flush everything still pending."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            while self.spool.pending_count():
+                if self.flush().events == 0:
+                    break
+        except Exception as exc:  # nothing is lost: the next start replays the spool
+            self.totals.failures += 1
+            self.totals.last_error = describe(exc)
+            log.error(
+                "final flush failed; %d event(s) stay spooled for the next start: %s",
+                self.spool.pending_count(),
+                self.totals.last_error,
+            )
+        if self._client is not None:
+            self._client.close()
+
+    def _run(self) -> None:
+        interval = self.settings.flush_interval
+        delay, failed_in_row = 0.0, 0  # the spool's backlog from a previous run goes first
+        while not self._stop.is_set():
+            self._wake.wait(delay)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                while self.flush().events >= self.settings.batch_events:
+                    pass  # a backlog: keep going without waiting
+                delay, failed_in_row = interval, 0
+            except Exception as exc:  # keep listening: the events stay spooled for a retry
+                self.totals.failures += 1
+                self.totals.last_error = describe(exc)
+                log.error("flush failed (events stay in the spool): %s", self.totals.last_error)
+                # Mostly a reader holding the DuckDB file for a moment: retry soon, then back
+                # off to the flush interval.
+                failed_in_row += 1
+                delay = min(interval, 0.05 * 2**failed_in_row)
+
+    # -- one flush -------------------------------------------------------------------------
+
+    def _api(self) -> LynkistClient:
+        if self._client is None:
+            wh = self.settings.warehouse
+            self._client = LynkistClient(
+                wh.base_url,
+                wh.api_key,
+                timeout=wh.timeout,
+                max_concurrency=wh.max_concurrency,
+                retry=wh.retry or RetryPolicy(),
+            )
+        return self._client
+
+    def flush(self) -> FlushResult:
+        """Apply up to ``batch_events`` pending events now; returns what was done.
+
+        Raises:
+            warehouse.WarehouseBusyError: A sync held the lock longer than ``lock_wait_s``.
+            Exception: The API or the destination failed (the events stay pending).
+        """
+        with self._flush_lock:
+            started = time.monotonic()
+            self._pending_hint = 0
+            batch = self.spool.pending(self.settings.batch_events)
+            result = FlushResult()
+            if not batch:
+                return result
+            client = None if self.settings.trust_payload else self._api()
+            before = client.stats.snapshot().requests if client is not None else 0
+            wh = self.settings.warehouse
+            with warehouse.locked(wh, self.settings.lock_wait_s):
+                pipeline = warehouse.open_pipeline(wh)
+                warehouse.finish_pending(pipeline)
+                stats = self._load(pipeline, batch, client)
+                if not self._views_done and wh.create_views:
+                    warehouse.create_views(pipeline)
+                    self._views_done = True
+            self.spool.mark_applied([e.seq for e in batch])
+            if self.totals.flushes % 100 == 0:
+                self.spool.prune(KEEP_APPLIED_S)
+            result.events = len(batch)
+            result.contacts = len(touched_contacts(batch))
+            result.written = stats.new + stats.updated + stats.deleted
+            if client is not None:
+                result.requests = client.stats.snapshot().requests - before
+            result.duration_s = time.monotonic() - started
+            result.finished_at = datetime.now(UTC)
+            self._record(result)
+            return result
+
+    def _load(
+        self,
+        pipeline: Any,
+        batch: list[SpooledEvent],
+        client: LynkistClient | None,
+    ) -> SyncStats:
+        """Load the batch: by SQL when the tables are ready (:mod:`direct`), else through dlt.
+
+        Returns:
+            What the contacts resource decided (new, updated, deleted, unchanged).
+        """
+        trust = self.settings.trust_payload
+        stats = SyncStats()
+        source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
+        if direct.usable(pipeline, [EVENTS_TABLE, TABLE_NAME]):
+            tables = {name: list(res) for name, res in source.selected_resources.items()}
+            if direct.apply(pipeline, tables, {EVENTS_TABLE: "event_id", TABLE_NAME: "id"}):
+                return stats
+            # a new table or column: dlt evolves the schema (the GETs run again, rarely)
+            stats = SyncStats()
+            source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
+        pipeline.run(source)
+        return stats
+
+    def _record(self, result: FlushResult) -> None:
+        totals = self.totals
+        totals.flushes += 1
+        totals.events += result.events
+        totals.contacts += result.contacts
+        totals.written += result.written
+        totals.requests += result.requests
+        totals.last_flush = result.finished_at
+        totals.last_error = None
+        if self._on_flush is not None:
+            self._on_flush(result)
+
+
+__all__ = ["EVENTS_TABLE", "Applier", "ApplierSettings", "ApplierTotals", "FlushResult"]
