@@ -1,12 +1,14 @@
 """Benchmark jobs, each run in a child process: ``python -m benchmarks.jobs NAME JSON_PARAMS``.
 
-A job prints one JSON object as its last stdout line, including its own peak RSS.
+A job prints one JSON object as its last stdout line; the parent measures its wall time and
+peak RSS from outside (see :mod:`benchmarks.harness`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import resource
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -16,35 +18,6 @@ from typing import Any
 import httpx
 
 from pipelines.contact import API_BASE_PATH
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def job_sync(base_url: str, api_key: str, duckdb_path: str, full_refresh: bool = False) -> dict:
-    """Our connector: ``run_sync`` into a DuckDB file."""
-    from pipelines.source.runner import SyncSettings, run_sync
-
-    started = time.perf_counter()
-    summary = run_sync(
-        SyncSettings(
-            base_url=base_url,
-            api_key=api_key,
-            duckdb_path=duckdb_path,
-            full_refresh=full_refresh,
-        )
-    )
-    return {
-        "run_s": time.perf_counter() - started,
-        "new": summary.new,
-        "updated": summary.updated,
-        "deleted": summary.deleted,
-        "unchanged": summary.unchanged,
-        "requests": summary.requests,
-        "retries": summary.retries,
-        "rows_written": summary.rows_written,
-    }
 
 
 def job_extract(base_url: str, api_key: str, max_concurrency: int = 8) -> dict:
@@ -128,36 +101,97 @@ def job_page_capacity(base_url: str, api_key: str, pages: int, concurrency: int 
     return {"pages": pages, "rows": rows, "pages_per_s": pages / elapsed}
 
 
-def job_push(
-    base_url: str, api_key: str, duckdb_path: str, csv_path: str, results_path: str
-) -> dict:
-    """Our reverse ETL: ``push_dataframe`` of a CRM export."""
-    from pipelines.sink import push_dataframe
-    from transforms.csv_io import read_export
+def job_floor(base_url: str, api_key: str, pages: int, concurrency: int = 8) -> dict:
+    """The wire floor: pages 1..N, ``concurrency`` in flight, bodies read and not parsed.
 
-    frame = read_export(csv_path)
-    report = push_dataframe(
-        frame,
-        base_url=base_url,
-        api_key=api_key,
-        duckdb_path=duckdb_path,
-        results_path=results_path,
+    The least any client can take for the listing: a minimal asyncio fetcher that knows the
+    page count and does nothing with the bytes.
+    """
+
+    async def fetch_all() -> tuple[float, int]:
+        url = base_url + API_BASE_PATH
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        slots = asyncio.Semaphore(concurrency)
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as http:
+
+            async def fetch(page: int) -> int:
+                async with slots:
+                    response = await http.get(url, params={"page": page, "limit": 100})
+                    response.raise_for_status()
+                    return len(response.content)
+
+            started = time.perf_counter()
+            sizes = await asyncio.gather(*(fetch(p) for p in range(1, pages + 1)))
+            return time.perf_counter() - started, sum(sizes)
+
+    elapsed, size = asyncio.run(fetch_all())
+    return {"pages": pages, "fetch_s": elapsed, "bytes": size}
+
+
+def job_tuned_dlt(base_url: str, api_key: str, duckdb_path: str, concurrency: int = 8) -> dict:
+    """What a strong dlt user writes: page numbers fanned out to a parallelized transformer.
+
+    ``concurrency`` pages in flight (dlt's extract workers), dlt's ``RESTClient``, merge on
+    ``id``, ``tags`` and ``custom_fields`` as JSON columns (no child tables).
+    """
+    os.environ["EXTRACT__WORKERS"] = str(concurrency)
+    import dlt
+    from dlt.sources.helpers.rest_client import RESTClient
+    from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+
+    started = time.perf_counter()
+    client = RESTClient(
+        base_url=base_url + API_BASE_PATH.rsplit("/", 1)[0], auth=BearerTokenAuth(api_key)
     )
-    outcomes = report.results["outcome"].value_counts().to_dict()
-    return {"outcomes": {str(k): int(v) for k, v in outcomes.items()}}
+    first: dict[int, Any] = {}
+
+    def fetch(page: int) -> Any:
+        response = client.get("/contacts", params={"page": page, "limit": 100})
+        response.raise_for_status()
+        return response.json()
+
+    @dlt.resource(name="page_numbers", selected=False)
+    def page_numbers() -> Any:
+        first[1] = fetch(1)  # page 1 tells the page count; its rows are not fetched twice
+        yield from range(1, int(first[1]["pagination"]["total_pages"]) + 1)
+
+    @dlt.transformer(
+        name="contacts",
+        parallelized=True,
+        primary_key="id",
+        write_disposition="merge",
+        columns={"tags": {"data_type": "json"}, "custom_fields": {"data_type": "json"}},
+    )
+    def contacts(page: int) -> Any:
+        body = first.pop(page) if page in first else fetch(page)
+        yield body["data"]
+
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_tuned_dlt",
+        destination=dlt.destinations.duckdb(duckdb_path),
+        dataset_name="lynkist",
+        pipelines_dir=str(Path(duckdb_path).parent / ".tuned_pipelines"),
+    )
+    pipeline.run(page_numbers | contacts)
+    elapsed = time.perf_counter() - started
+    with pipeline.sql_client() as sql:
+        result = sql.execute_sql("SELECT count(*) FROM contacts")
+    return {"rows": result[0][0] if result else 0, "run_s": elapsed}
 
 
 def job_naive_push(base_url: str, api_key: str, csv_path: str, limit: int | None = None) -> dict:
-    """The hand-written script: one POST or PATCH per row, one at a time."""
+    """The hand-written script: one POST or PATCH per row, one at a time.
+
+    Its fixed costs (imports, reading and cleaning the whole export, listing who exists) are
+    paid once, at full size; its write loop runs over the first ``limit`` rows and is timed
+    alone (``write_loop_s``) so the parent can scale the loop, and only the loop, to every row.
+    """
     from transforms.cleaning import clean_contacts
     from transforms.csv_io import read_export
     from transforms.mapping import apply_mapping
 
-    frame = read_export(csv_path)
-    if limit is not None:
-        frame = frame.head(limit)
-    mapped = apply_mapping(frame, "auto")
-    rows = clean_contacts(mapped).valid
+    rows = clean_contacts(apply_mapping(read_export(csv_path), "auto")).valid
     url = base_url + API_BASE_PATH
     headers = {"Authorization": f"Bearer {api_key}"}
     writes = failed = 0
@@ -171,7 +205,9 @@ def job_naive_push(base_url: str, api_key: str, csv_path: str, limit: int | None
                 break
             page += 1
         fields = [c for c in rows.columns if not c.startswith("_")]
-        for record in rows[fields].to_dict("records"):
+        sample = rows if limit is None else rows.head(limit)
+        started = time.perf_counter()
+        for record in sample[fields].to_dict("records"):
             payload = {k: v for k, v in record.items() if v is not None and v == v}
             contact_id = existing.get(str(payload.get("email", "")).lower())
             if contact_id:
@@ -180,7 +216,8 @@ def job_naive_push(base_url: str, api_key: str, csv_path: str, limit: int | None
                 response = http.post(url, json=payload)
             writes += 1
             failed += response.status_code >= 400
-    return {"write_calls": writes, "rows": len(rows), "failed": failed}
+        loop_s = time.perf_counter() - started
+    return {"write_calls": writes, "rows": len(rows), "failed": failed, "write_loop_s": loop_s}
 
 
 def job_clean(rows: int, seed: int = 0) -> dict:
@@ -199,6 +236,26 @@ def job_clean(rows: int, seed: int = 0) -> dict:
         "rejected": len(result.rejected),
         "clean_s": elapsed,
         "rows_per_s": rows / elapsed,
+    }
+
+
+def job_sync(base_url: str, api_key: str, duckdb_path: str, full_refresh: bool = False) -> dict:
+    """Our connector: ``run_sync`` into a DuckDB file (in process; one tenant's reference RSS)."""
+    from pipelines.source.runner import SyncSettings, run_sync
+
+    started = time.perf_counter()
+    summary = run_sync(
+        SyncSettings(
+            base_url=base_url,
+            api_key=api_key,
+            duckdb_path=duckdb_path,
+            full_refresh=full_refresh,
+        )
+    )
+    return {
+        "run_s": time.perf_counter() - started,
+        "new": summary.new,
+        "rows_written": summary.rows_written,
     }
 
 
@@ -229,12 +286,13 @@ def job_sync_tenants(config: str, env: dict[str, str], max_concurrency: int | No
 
 
 JOBS: dict[str, Callable[..., dict]] = {
-    "sync_tenants": job_sync_tenants,
     "sync": job_sync,
+    "sync_tenants": job_sync_tenants,
     "extract": job_extract,
+    "floor": job_floor,
     "rest_api": job_rest_api,
+    "tuned_dlt": job_tuned_dlt,
     "page_capacity": job_page_capacity,
-    "push": job_push,
     "naive_push": job_naive_push,
     "clean": job_clean,
 }
@@ -243,7 +301,6 @@ JOBS: dict[str, Callable[..., dict]] = {
 def main(argv: list[str]) -> int:
     name, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
     output: dict[str, Any] = JOBS[name](**params)
-    output["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(output))
     return 0
 

@@ -181,11 +181,10 @@ def _rates(
                 f"7 listen {mode} {rate} events/s",
                 "event → visible p50 / p95 (s)",
                 f"{_pct(lat, 0.5):.2f} / {p95:.2f}",
-                "",
-                f"{len(lat)} changes, {len(flushes)} flushes, "
+                note=f"{len(lat)} changes, {len(flushes)} flushes, "
                 f"{requests / max(1, len(lat)):.2f} requests/change",
-                "p95 ≤ 2 s" if goal else "",
-                (p95 <= 2.0) if goal else None,
+                target="p95 ≤ 2 s" if goal else "",
+                met=(p95 <= 2.0) if goal else None,
             )
         )
         ctx.raw[f"listen_{mode}_{rate}"] = {
@@ -259,11 +258,11 @@ def webhooks(ctx: Context) -> None:
             f"7 listen {COALESCE_UPDATES} updates × {COALESCE_CONTACTS} contacts",
             "API requests per applied change",
             f"{per_change:.2f}",
-            f"{full.requests / events:.2f}",
-            f"{requests} GETs for {events} events; baseline: a full sync of {contacts:,} "
+            baseline=f"{full.requests / events:.2f}",
+            note=f"{requests} GETs for {events} events; baseline: a full sync of {contacts:,} "
             f"contacts ({full.requests} requests) to pick the same changes up",
-            "≤ 1",
-            per_change <= 1.0,
+            target="≤ 1",
+            met=per_change <= 1.0,
         )
     )
     ctx.raw["listen_coalesce"] = {

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.harness import run_job
+from benchmarks.harness import JobFailed, ProcessResult, run_cli, run_job
 from lynkist_sandbox.config import SandboxConfig
 from lynkist_sandbox.server import SandboxServer
 from pipelines.contact import API_BASE_PATH
@@ -32,13 +32,17 @@ class Sizes:
     push_new: int = 5_000
     push_changed: int = 3_000
     push_unchanged: int = 2_000
-    naive_sample: int = 600
+    naive_sample: int = 300
+    small_push_new: int = 50
+    small_push_changed: int = 50
     rate_limit: float = 20.0
     rate_contacts: int = 20_000
     rate_push_rows: int = 400
     clean_rows: int = 100_000
     tenants: int = 50
     tenant_contacts: int = 2_000
+    big_field_mb: int = 50
+    big_field_contacts: int = 2_000
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -48,26 +52,44 @@ class Sizes:
             push_new=300,
             push_changed=200,
             push_unchanged=100,
-            naive_sample=60,
+            naive_sample=40,
+            small_push_new=5,
+            small_push_changed=5,
             rate_contacts=1_000,
             rate_push_rows=100,
             clean_rows=10_000,
             tenants=5,
             tenant_contacts=500,
+            big_field_mb=5,
+            big_field_contacts=500,
         )
 
 
 @dataclass
 class Row:
-    """One line of the results table."""
+    """One line of the results table.
+
+    Attributes:
+        scenario: Which scenario.
+        metric: What is measured.
+        whole: Whole-process figure (interpreter start included), as a user times it.
+        in_process: The same run's own in-process figure (``duration_s``), when it has one.
+        baseline: What it is compared with (the wire floor, a dlt pipeline, the naive loop).
+        ratio: The comparison, as the goal states it.
+        target: The goal.
+        met: Whether the goal is met (None: no goal on this line).
+        note: How the figure was made.
+    """
 
     scenario: str
     metric: str
-    ours: float | int | str
+    whole: float | int | str = ""
+    in_process: float | int | str = ""
     baseline: float | int | str = ""
-    note: str = ""
+    ratio: str = ""
     target: str = ""
     met: bool | None = None
+    note: str = ""
 
 
 @dataclass
@@ -94,6 +116,14 @@ def _requests(server: SandboxServer) -> list[dict]:
     return server.admin.requests()
 
 
+def _write_calls(server: SandboxServer) -> int:
+    return sum(
+        1
+        for r in _requests(server)
+        if r["method"] in ("POST", "PATCH", "DELETE") and not r["path"].endswith("/search")
+    )
+
+
 def _change_contacts(server: SandboxServer, share: float, seed: int = 7) -> int:
     """PATCH a share of the tenant's contacts (latency off meanwhile); returns how many."""
     contacts = [c for c in server.admin.contacts(TENANT) if not c.get("archived_at")]
@@ -103,6 +133,47 @@ def _change_contacts(server: SandboxServer, share: float, seed: int = 7) -> int:
         for contact in picked:
             http.patch(f"{url}/{contact['id']}", json={"job_title": "Changed by bench"})
     return len(picked)
+
+
+def _floor(ctx: Context, server: SandboxServer, pages: int) -> ProcessResult:
+    """The wire floor of ``pages`` listing pages on this sandbox, measured now."""
+    return run_job(
+        "floor",
+        ctx.workdir / "floor",
+        base_url=server.base_url,
+        api_key=_key(server),
+        pages=pages,
+        concurrency=CONCURRENCY,
+    )
+
+
+def _sync(ctx: Context, server: SandboxServer, name: str, db: Path) -> ProcessResult:
+    """``lynkist sync --json`` as a user runs it; fails the bench when the sync fails."""
+    result = run_cli(
+        name,
+        ["sync", "--base-url", server.base_url, "--duckdb", str(db), "--json"],
+        db.parent,
+        api_key=_key(server),
+    )
+    if result.returncode != 0:
+        raise JobFailed(f"{name}: lynkist sync exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def _push(
+    ctx: Context, server: SandboxServer, name: str, csv_path: Path, db: Path, *extra: str
+) -> ProcessResult:
+    """``lynkist push FILE --json`` as a user runs it (8 in flight, like every figure here)."""
+    args = ["push", str(csv_path), "--base-url", server.base_url, "--duckdb", str(db), "--json"]
+    args += ["--max-concurrency", str(CONCURRENCY), *extra]
+    result = run_cli(name, args, db.parent, api_key=_key(server))
+    if result.returncode not in (0, 3):  # 3: some rows rejected, a result like any other
+        raise JobFailed(f"{name}: lynkist push exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def _dur(result: ProcessResult) -> float:
+    return _r(float(result.output.get("duration_s", float("nan"))))
 
 
 def sandbox_capacity(ctx: Context) -> float:
@@ -119,85 +190,149 @@ def sandbox_capacity(ctx: Context) -> float:
         )
     capacity = float(result.output["pages_per_s"])
     ctx.raw["capacity"] = capacity
-    ctx.rows.append(Row("0 sandbox", "pages/s served (no latency, 8 in flight)", round(capacity)))
+    ctx.rows.append(
+        Row("0 sandbox", "pages/s served (no latency, 8 in flight)", "", round(capacity))
+    )
     return capacity
 
 
+def _goal(
+    s: str, metric: str, ours: ProcessResult, floor: float, limit: float, note: str = ""
+) -> Row:
+    """A whole-process time against the wire floor: ``ours <= limit x floor``."""
+    ratio = ours.wall_s / floor
+    return Row(
+        s,
+        metric,
+        _r(ours.wall_s),
+        _dur(ours),
+        _r(floor),
+        f"{ratio:.2f}x floor",
+        f"<= {limit:g}x floor",
+        ratio <= limit,
+        note,
+    )
+
+
 def full_and_incremental_sync(ctx: Context) -> None:
-    """Scenarios 1 and 2: full sync vs dlt rest_api; then 1% changed."""
+    """Full sync vs the wire floor, dlt rest_api and a tuned dlt pipeline; no change; 1%."""
     n = ctx.sizes.contacts
     pages = math.ceil(n / 100)
+    db = ctx.workdir / "sync" / "lynkist_warehouse.duckdb"
     with sandbox(seed_contacts=n, seed=1, latency_ms=LATENCY_MS) as server:
         key = _key(server)
+        floor_a = _floor(ctx, server, pages)
         server.admin.clear_requests()
-        ours = run_job(
-            "sync",
-            ctx.workdir / "sync",
-            base_url=server.base_url,
-            api_key=key,
-            duckdb_path=str(ctx.workdir / "sync" / "lynkist_warehouse.duckdb"),
-        )
+        full = _sync(ctx, server, "sync full", db)
         our_requests = len(_requests(server))
+        same = _sync(ctx, server, "sync no change", db)
         server.admin.clear_requests()
-        base = run_job(
+        rest = run_job(
             "rest_api",
             ctx.workdir / "rest_api",
             base_url=server.base_url,
             api_key=key,
             duckdb_path=str(ctx.workdir / "rest_api" / "rest_api.duckdb"),
         )
-        base_requests = len(_requests(server))
+        rest_requests = len(_requests(server))
+        tuned = run_job(
+            "tuned_dlt",
+            ctx.workdir / "tuned",
+            base_url=server.base_url,
+            api_key=key,
+            duckdb_path=str(ctx.workdir / "tuned" / "tuned.duckdb"),
+            concurrency=CONCURRENCY,
+        )
         extract = run_job("extract", ctx.workdir / "extract", base_url=server.base_url, api_key=key)
-        lower_bound = pages / CONCURRENCY * LATENCY_MS / 1000
-
         server.admin.set_settings(latency_ms=0)
         changed = _change_contacts(server, 0.01)
         server.admin.set_settings(latency_ms=LATENCY_MS)
-        incremental = run_job(
-            "sync",
-            ctx.workdir / "sync",
-            base_url=server.base_url,
-            api_key=key,
-            duckdb_path=str(ctx.workdir / "sync" / "lynkist_warehouse.duckdb"),
-        )
-    ctx.raw["rss_small"] = ours.peak_rss_mb
-    speedup = base.output["run_s"] / ours.output["run_s"]
-    process_speedup = base.wall_s / ours.wall_s
-    s = f"1 full sync {n:,}"
+        one_pct = _sync(ctx, server, "sync 1% changed", db)
+        floor_b = _floor(ctx, server, pages)
+    floor_run = min((floor_a, floor_b), key=lambda f: f.output["fetch_s"])
+    floor = float(floor_run.output["fetch_s"])
+    ctx.raw["rss_small"] = full.peak_rss_mb
+    s = f"1 sync {n:,}"
+    vs_rest = rest.wall_s / full.wall_s
+    vs_tuned = tuned.wall_s / full.wall_s
+    rss_share = full.peak_rss_mb / tuned.peak_rss_mb
     ctx.rows += [
         Row(
             s,
-            "sync s, in process (ours | dlt rest_api)",
-            _r(ours.output["run_s"]),
-            _r(base.output["run_s"]),
-            f"{speedup:.1f}x faster",
+            f"wire floor s ({pages} pages, 8 in flight, no processing)",
+            _r(floor_run.wall_s),
+            _r(floor),
+            note="asyncio+httpx; best of 2 in this run (before and after)",
+        ),
+        _goal(s, "full sync s", full, floor, 2),
+        Row(
+            s,
+            "full sync s vs dlt rest_api",
+            _r(full.wall_s),
+            _dur(full),
+            _r(rest.wall_s),
+            f"{vs_rest:.1f}x faster",
             ">= 5x",
-            speedup >= 5,
+            vs_rest >= 5,
+            f"rest_api in process {rest.output['run_s']:.2f} s",
         ),
         Row(
             s,
-            "wall s, whole process incl. imports",
-            _r(ours.wall_s),
-            _r(base.wall_s),
-            f"{process_speedup:.1f}x faster",
+            "full sync s vs tuned dlt pipeline",
+            _r(full.wall_s),
+            _dur(full),
+            _r(tuned.wall_s),
+            f"{vs_tuned:.1f}x faster",
+            ">= 2.5x",
+            vs_tuned >= 2.5,
+            f"tuned in process {tuned.output['run_s']:.2f} s; rows {tuned.output['rows']}",
         ),
-        Row(s, "requests", our_requests, base_requests),
         Row(
             s,
-            "rows/s, in process",
-            round(n / ours.output["run_s"]),
-            round(n / base.output["run_s"]),
+            "peak RSS MB vs tuned dlt pipeline",
+            _r(full.peak_rss_mb),
+            "",
+            _r(tuned.peak_rss_mb),
+            f"{rss_share:.2f}x",
+            "<= 0.5x",
+            rss_share <= 0.5,
+            f"rest_api {rest.peak_rss_mb:.0f} MB",
         ),
-        Row(s, "peak RSS MB", _r(ours.peak_rss_mb), _r(base.peak_rss_mb)),
-        Row(s, "rows loaded", ours.output["new"], base.output["rows"]),
+        Row(s, "requests (ours | rest_api)", our_requests, "", rest_requests),
         Row(
             s,
-            "extract s (ours | lower bound pages/conc x latency)",
+            "rows loaded (ours | rest_api)",
+            int(full.output.get("new", -1)),
+            "",
+            int(rest.output["rows"]),
+        ),
+        Row(
+            s,
+            "extract alone, our client (in process)",
+            "",
             _r(extract.output["extract_s"]),
-            _r(lower_bound),
-            f"{extract.output['extract_s'] / lower_bound:.2f}x bound",
-            "<= 1.5x",
-            extract.output["extract_s"] / lower_bound <= 1.5,
+            _r(floor),
+            f"{extract.output['extract_s'] / floor:.2f}x floor",
+            note="every page through LynkistClient, nothing loaded",
+        ),
+        _goal(s, "sync, nothing changed", same, floor, 1.5, f"rows written {_written(same)}"),
+        _goal(
+            s,
+            f"sync, 1% changed ({changed})",
+            one_pct,
+            floor,
+            1.7,
+            f"rows written {_written(one_pct)}",
+        ),
+        Row(
+            s,
+            "rows written, 1% changed",
+            _written(one_pct),
+            "",
+            changed,
+            "",
+            "= changes",
+            _written(one_pct) == changed,
         ),
     ]
     sandbox_share = (pages / extract.output["extract_s"]) / ctx.raw["capacity"]
@@ -207,60 +342,58 @@ def full_and_incremental_sync(ctx: Context) -> None:
                 s,
                 "sandbox-bound?",
                 f"{sandbox_share:.0%} of its capacity",
-                "",
-                "extraction figure may be bounded by the sandbox",
+                note="extraction figure may be bounded by the sandbox",
             )
         )
-    written = incremental.output["rows_written"]
-    ctx.rows += [
-        Row(
-            f"2 incremental ({changed} changed)",
-            "sync s, in process | whole process",
-            _r(incremental.output["run_s"]),
-            _r(incremental.wall_s),
-        ),
-        Row(
-            f"2 incremental ({changed} changed)",
-            "rows written",
-            written,
-            changed,
-            "",
-            "= changes",
-            written == changed,
-        ),
-    ]
+
+
+def _written(result: ProcessResult) -> int:
+    return int(result.output.get("rows_written", -1))
 
 
 def scale_sync(ctx: Context) -> None:
-    """Scenario 3: memory stays flat from 20k to 200k contacts."""
-    n = ctx.sizes.scale_contacts
+    """200k contacts near the floor with flat memory; then 100 rows pushed with --no-refresh."""
+    sz = ctx.sizes
+    n = sz.scale_contacts
+    pages = math.ceil(n / 100)
+    db = ctx.workdir / "scale" / "lynkist_warehouse.duckdb"
     with sandbox(seed_contacts=n, seed=3, latency_ms=LATENCY_MS) as server:
-        result = run_job(
-            "sync",
-            ctx.workdir / "scale",
-            base_url=server.base_url,
-            api_key=_key(server),
-            duckdb_path=str(ctx.workdir / "scale" / "lynkist_warehouse.duckdb"),
+        floor = float(_floor(ctx, server, pages).output["fetch_s"])
+        full = _sync(ctx, server, "sync scale", db)
+        csv_path = _write_export(
+            server, ctx, "push_small", sz.small_push_new, sz.small_push_changed, 0, seed=13
         )
-    small = ctx.raw.get("rss_small", float("nan"))
-    ratio = result.peak_rss_mb / small
+        server.admin.clear_requests()
+        small = _push(ctx, server, "push small", csv_path, db, "--no-refresh")
+        writes = _write_calls(server)
+    small_rss = ctx.raw.get("rss_small", float("nan"))
+    rss_ratio = full.peak_rss_mb / small_rss
     s = f"3 scale {n:,}"
+    rows = sz.small_push_new + sz.small_push_changed
+    write_floor = math.ceil(writes / CONCURRENCY) * LATENCY_MS / 1000
     ctx.rows += [
+        _goal(s, f"full sync s (floor: {pages} pages)", full, floor, 1.3),
         Row(
             s,
-            "sync s, in process | whole process",
-            _r(result.output["run_s"]),
-            _r(result.wall_s),
-            f"{round(n / result.output['run_s']):,} rows/s",
+            f"peak RSS MB (at {n:,} | at {sz.contacts:,})",
+            _r(full.peak_rss_mb),
+            "",
+            _r(small_rss),
+            f"{rss_ratio:.2f}x",
+            "<= 1.3x",
+            rss_ratio <= 1.3,
         ),
         Row(
             s,
-            f"peak RSS MB (at {n:,} | at {ctx.sizes.contacts:,})",
-            _r(result.peak_rss_mb),
-            _r(small),
-            f"{ratio:.2f}x",
-            "<= 1.5x",
-            ratio <= 1.5,
+            f"push {rows} rows --no-refresh",
+            _r(small.wall_s),
+            _dur(small),
+            _r(2 + write_floor),
+            f"{writes} write calls",
+            "<= 2 s + write calls",
+            small.wall_s <= 2 + write_floor,
+            f"write calls = ceil({writes}/8) x {LATENCY_MS:g} ms = {write_floor:.2f} s; "
+            f"peak RSS {small.peak_rss_mb:.0f} MB",
         ),
     ]
 
@@ -274,11 +407,22 @@ def _write_export(
     unchanged: int,
     seed: int,
 ) -> Path:
-    """A HubSpot-style export: ``new`` unknown rows, ``changed`` + ``unchanged`` known ones."""
+    """A HubSpot-style export: ``new`` unknown rows, ``changed`` + ``unchanged`` known ones.
+
+    Known contacts come from the admin API, or from one listing page when that is enough (a
+    200,000-contact tenant need not be copied for 100 rows).
+    """
     from lynkist_sandbox.exports import build_push_export
 
-    contacts = [c for c in server.admin.contacts(TENANT) if not c.get("archived_at")]
-    known = [c for c in contacts if c.get("email")]
+    known: list[dict] = []
+    if changed + unchanged <= 50:
+        url = server.base_url + API_BASE_PATH
+        headers = {"Authorization": f"Bearer {_key(server)}"}
+        page = httpx.get(url, params={"limit": 100}, headers=headers, timeout=60).json()["data"]
+        known = [c for c in page if c.get("email")]
+    if len(known) < changed + unchanged:
+        contacts = server.admin.contacts(TENANT)
+        known = [c for c in contacts if c.get("email") and not c.get("archived_at")]
     frame = build_push_export(known, new=new, changed=changed, unchanged=unchanged, seed=seed)
     path = ctx.workdir / f"{name}.csv"
     frame.to_csv(path, index=False)
@@ -286,31 +430,30 @@ def _write_export(
 
 
 def push(ctx: Context) -> None:
-    """Scenario 4: our push vs a naive one-row-at-a-time loop, same export."""
+    """Push 10,000 rows against a new warehouse vs its floor and an honest naive loop."""
     sz = ctx.sizes
     existing = sz.push_changed + sz.push_unchanged
-    with sandbox(seed_contacts=existing * 2, seed=5, latency_ms=LATENCY_MS) as server:
-        key = _key(server)
+    tenant = existing * 2
+    total = sz.push_new + existing
+    expected_writes = math.ceil(sz.push_new / 100) + sz.push_changed
+    workdir = ctx.workdir / "push"
+    with sandbox(seed_contacts=tenant, seed=5, latency_ms=LATENCY_MS) as server:
         csv_path = _write_export(
             server, ctx, "push", sz.push_new, sz.push_changed, sz.push_unchanged, seed=5
         )
-        workdir = ctx.workdir / "push"
+        scan = float(_floor(ctx, server, math.ceil(tenant / 100)).output["fetch_s"])
         server.admin.clear_requests()
-        ours = run_job(
+        ours = _push(
+            ctx,
+            server,
             "push",
-            workdir,
-            base_url=server.base_url,
-            api_key=key,
-            duckdb_path=str(workdir / "lynkist_warehouse.duckdb"),
-            csv_path=str(csv_path),
-            results_path=str(workdir / "results.csv"),
+            csv_path,
+            workdir / "lynkist_warehouse.duckdb",
+            "--results",
+            str(workdir / "results.csv"),
         )
-        writes = [
-            r
-            for r in _requests(server)
-            if r["method"] in ("POST", "PATCH", "DELETE") and not r["path"].endswith("/search")
-        ]
-    with sandbox(seed_contacts=existing * 2, seed=5, latency_ms=LATENCY_MS) as server:
+        writes = _write_calls(server)
+    with sandbox(seed_contacts=tenant, seed=5, latency_ms=LATENCY_MS) as server:
         naive = run_job(
             "naive_push",
             ctx.workdir / "naive",
@@ -319,75 +462,86 @@ def push(ctx: Context) -> None:
             csv_path=str(csv_path),
             limit=sz.naive_sample,
         )
-    total = sz.push_new + existing
-    per_row = naive.wall_s / max(1, naive.output["rows"])
-    naive_total = per_row * total
-    expected_writes = math.ceil(sz.push_new / 100) + sz.push_changed
+    # The naive script pays its fixed costs once (interpreter, imports, reading and cleaning the
+    # whole export, listing who exists) and its write loop once per row: only the loop scales.
+    loop_s = float(naive.output["write_loop_s"])
+    sampled = max(1, int(naive.output["write_calls"]))
+    naive_total = (naive.wall_s - loop_s) + loop_s / sampled * int(naive.output["rows"])
+    write_floor = expected_writes / CONCURRENCY * LATENCY_MS / 1000
+    floor = write_floor + scan
+    ratio = ours.wall_s / floor
+    speedup = naive_total / ours.wall_s
     s = f"4 push {total:,} ({sz.push_new}/{sz.push_changed}/{sz.push_unchanged})"
+    out = ours.output
     ctx.rows += [
         Row(
             s,
-            "wall s (ours | naive loop)",
+            "push s vs its floor (new warehouse)",
             _r(ours.wall_s),
+            _dur(ours),
+            _r(floor),
+            f"{ratio:.2f}x floor",
+            "<= 1.5x floor",
+            ratio <= 1.5,
+            f"floor = {expected_writes} writes / 8 x {LATENCY_MS:g} ms ({write_floor:.2f} s)"
+            f" + listing {tenant:,} ({scan:.2f} s)",
+        ),
+        Row(
+            s,
+            "push s vs naive loop (honest)",
+            _r(ours.wall_s),
+            _dur(ours),
             _r(naive_total),
-            f"{naive_total / ours.wall_s:.0f}x faster; naive timed on {naive.output['rows']}"
-            " rows, scaled linearly",
+            f"{speedup:.0f}x faster",
             ">= 20x",
-            naive_total / ours.wall_s >= 20,
+            speedup >= 20,
+            f"naive: fixed {naive.wall_s - loop_s:.1f} s once + loop {loop_s:.1f} s/"
+            f"{sampled} rows x {naive.output['rows']}",
         ),
         Row(
             s,
             "write calls (ours | naive)",
-            len(writes),
-            total,
-            f"expected ceil(new/100)+changed = {expected_writes}",
-            "= expected",
-            len(writes) == expected_writes,
+            writes,
+            "",
+            int(naive.output["rows"]),
+            "",
+            "= ceil(new/100)+changed",
+            writes == expected_writes,
+            f"expected {expected_writes}",
         ),
-        Row(s, "outcomes", str(ours.output["outcomes"])),
+        Row(
+            s,
+            "outcomes",
+            " ".join(f"{k}={out.get(k)}" for k in ("created", "updated", "unchanged", "failed")),
+            note=f"peak RSS {ours.peak_rss_mb:.0f} MB",
+        ),
     ]
 
 
 def rate_limited(ctx: Context) -> None:
-    """Scenario 5: sustained share of an allowed request rate, 0 failed rows."""
+    """Sustained share of an allowed request rate, 0 failed rows."""
     sz = ctx.sizes
     limit = sz.rate_limit
     s = f"5 rate limit {limit:g} req/s"
+    db = ctx.workdir / "rl_sync" / "lynkist_warehouse.duckdb"
     with sandbox(
         seed_contacts=sz.rate_contacts, seed=9, rate_limit=limit, burst=int(limit)
     ) as server:
-        key = _key(server)
         server.admin.clear_requests()
-        sync = run_job(
-            "sync",
-            ctx.workdir / "rl_sync",
-            base_url=server.base_url,
-            api_key=key,
-            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist_warehouse.duckdb"),
-        )
+        sync = _sync(ctx, server, "sync rate-limited", db)
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
-        ctx.rows += _rate_rows(
-            s + " sync", ok, log, limit, failed=sz.rate_contacts - sync.output["new"]
-        )
+        failed = sz.rate_contacts - int(sync.output.get("new", 0))
+        ctx.rows += _rate_rows(s + " sync", ok, log, limit, failed=failed)
         changed = sz.rate_push_rows // 2
         csv_path = _write_export(
             server, ctx, "rl_push", sz.rate_push_rows - changed, changed, 0, seed=11
         )
         server.admin.clear_requests()
-        pushed = run_job(
-            "push",
-            ctx.workdir / "rl_sync",
-            base_url=server.base_url,
-            api_key=key,
-            duckdb_path=str(ctx.workdir / "rl_sync" / "lynkist_warehouse.duckdb"),
-            csv_path=str(csv_path),
-            results_path=str(ctx.workdir / "rl_sync" / "results.csv"),
-        )
+        pushed = _push(ctx, server, "push rate-limited", csv_path, db)
         log = _requests(server)
         ok = [r for r in log if r["status"] != 429]
-        failed = pushed.output["outcomes"].get("failed", 0)
-        ctx.rows += _rate_rows(s + " push", ok, log, limit, failed=failed)
+        ctx.rows += _rate_rows(s + " push", ok, log, limit, failed=int(pushed.output["failed"]))
 
 
 def _rate_rows(s: str, ok: list[dict], log: list[dict], limit: float, failed: int) -> list[Row]:
@@ -400,26 +554,63 @@ def _rate_rows(s: str, ok: list[dict], log: list[dict], limit: float, failed: in
             s,
             "achieved req/s (of the limit)",
             _r(achieved),
+            "",
             limit,
-            f"{achieved / limit:.0%} of limit, over {span:.1f} s of requests",
+            f"{achieved / limit:.0%} of limit",
             ">= 90%",
             achieved / limit >= 0.9,
+            f"over {span:.1f} s of requests",
         ),
         Row(s, "429s received", len(log) - len(ok)),
-        Row(s, "rows failed", failed, "", "", "0", failed == 0),
+        Row(s, "rows failed", failed, "", "", "", "0", failed == 0),
     ]
 
 
 def cleaning(ctx: Context) -> None:
-    """Scenario 6: mapping + cleaning throughput."""
+    """Mapping + cleaning throughput."""
     result = run_job("clean", ctx.workdir / "clean", rows=ctx.sizes.clean_rows)
     ctx.rows.append(
         Row(
             f"6 clean {ctx.sizes.clean_rows:,} rows",
-            "rows/s",
-            round(result.output["rows_per_s"]),
+            "rows/s (in process)",
             "",
-            f"{result.output['clean_s']:.1f} s",
+            round(result.output["rows_per_s"]),
+            note=f"{result.output['clean_s']:.1f} s",
+        )
+    )
+
+
+def big_field(ctx: Context) -> None:
+    """One contact with a huge ``company`` value: the sync stays within its caps and finishes."""
+    sz = ctx.sizes
+    size = sz.big_field_mb * 1024 * 1024
+    db = ctx.workdir / "big_field" / "lynkist_warehouse.duckdb"
+    with sandbox(seed_contacts=sz.big_field_contacts, seed=17) as server:
+        before = _sync(ctx, server, "sync before big field", db)
+        contact = server.admin.contacts(TENANT)[0]
+        url = f"{server.base_url}{API_BASE_PATH}/{contact['id']}"
+        headers = {"Authorization": f"Bearer {_key(server)}"}
+        response = httpx.patch(url, json={"company": "x" * size}, headers=headers, timeout=300)
+        response.raise_for_status()
+        after = run_cli(
+            "sync big field",
+            ["sync", "--base-url", server.base_url, "--duckdb", str(db), "--json"],
+            db.parent,
+            api_key=_key(server),
+        )
+    finished = after.returncode == 0
+    why = "" if finished else (after.stderr.strip().splitlines() or [""])[-1][:240]
+    ctx.rows.append(
+        Row(
+            f"7 {sz.big_field_mb} MB field",
+            "sync finishes, within the memory cap",
+            _r(after.wall_s),
+            _dur(after) if finished else f"exit {after.returncode}",
+            "",
+            f"peak RSS {after.peak_rss_mb:.0f} MB (before: {before.peak_rss_mb:.0f} MB)",
+            "exit 0",
+            finished,
+            f"rows written {_written(after)}" if finished else why,
         )
     )
 

@@ -18,6 +18,7 @@ durable at each step, so nothing is lost by not unwinding further).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import logging
@@ -31,6 +32,12 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from pipelines import __version__
+
+#: Young-generation GC threshold of the ``lynkist`` process. Python's default (700 net
+#: allocations) runs ~500 collections in one 20,000-contact sync, scanning the large module graph
+#: dlt, pyarrow and pandas leave behind: ~10% of its CPU. Our data holds no reference cycles
+#: worth collecting early; measured peak RSS is the same at 50,000.
+GC_THRESHOLD = (50_000, 20, 20)
 
 #: Sub-command name -> module implementing it (imported when the parser is built; each keeps
 #: its heavy imports inside ``run`` so ``lynkist --help`` stays fast).
@@ -217,6 +224,15 @@ def _flush_and_exit(code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lynkist`` console script."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        return _main(argv)
+    finally:
+        gc.set_threshold(*threshold)  # main() also runs inside other processes (tests)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     tokens = list(sys.argv[1:] if argv is None else argv)
     try:

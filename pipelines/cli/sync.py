@@ -121,8 +121,44 @@ class _ProgressView:
         )
 
 
+def _start_listing(base_url: str, api_key: str, max_concurrency: int) -> Any:
+    """A client already listing the contacts, or None when the settings cannot make one.
+
+    Started before dlt and the source are imported (about a second of start-up), so the
+    network works meanwhile; run_sync continues this listing. Bad settings are left for
+    run_sync to report, with its own messages.
+    """
+    # light imports only (httpx): pipelines.source would import dlt
+    from pipelines.client import LynkistClient, LynkistConfigError
+    from transforms.contact import PAGE_LIMIT_MAX
+
+    if not api_key:
+        return None
+    try:
+        client = LynkistClient(base_url, api_key, max_concurrency=max_concurrency)
+    except LynkistConfigError:
+        return None
+    client.prefetch_contact_pages(limit=PAGE_LIMIT_MAX)  # the sync's page size
+    return client
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sync; print progress and the summary as asked."""
+    if wants_tenants(args):
+        return run_sync_tenants(args)
+    base_url, api_key = resolve_credentials(args)
+    if args.max_concurrency < 1:
+        raise UsageError("--max-concurrency must be at least 1")
+    check_warehouse(args)  # before any API call
+    client = _start_listing(base_url, api_key, args.max_concurrency)
+    try:
+        return _run(args, base_url, api_key, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> int:
     from pipelines.client import (
         AuthenticationError,
         LynkistConfigError,
@@ -132,11 +168,6 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.source.runner import SyncSettings, run_sync
     from pipelines.warehouse import WarehouseConfigError, WarehouseError
 
-    if wants_tenants(args):
-        return run_sync_tenants(args)
-    base_url, api_key = resolve_credentials(args)
-    if args.max_concurrency < 1:
-        raise UsageError("--max-concurrency must be at least 1")
     settings = SyncSettings(
         base_url=base_url,
         api_key=api_key,
@@ -148,16 +179,15 @@ def run(args: argparse.Namespace) -> int:
         max_delete_share=args.max_delete_share,
         timeout=args.timeout,
     )
-    check_warehouse(args)
     err = Console(stderr=True)
     show_progress = not (args.quiet or args.json) and err.is_terminal
     view = _ProgressView(err) if show_progress else None
     try:
         if view is not None:
             with view.progress:
-                summary = run_sync(settings, progress=view)
+                summary = run_sync(settings, progress=view, client=client)
         else:
-            summary = run_sync(settings)
+            summary = run_sync(settings, client=client)
     except (
         AuthenticationError,
         PermissionDeniedError,

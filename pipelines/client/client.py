@@ -132,6 +132,7 @@ class LynkistClient:
         self.stats = ClientStats()
         self.limiter = AdaptiveLimiter(max_concurrency)
         self._contacted = False
+        self._prefetched: tuple[int, ContactPaginator] | None = None
         self._timeout = timeout
         self._http = httpx.Client(
             auth=_BearerAuth(self._api_key),
@@ -154,7 +155,10 @@ class LynkistClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Stop a listing started by :meth:`prefetch_contact_pages`; close the connection pool."""
+        if self._prefetched is not None:
+            self._prefetched[1].close()
+            self._prefetched = None
         self._http.close()
 
     @property
@@ -249,10 +253,33 @@ class LynkistClient:
             ``total_pages`` / ``pages_fetched`` serve progress displays).
         """
 
+        if self._prefetched is not None:
+            (started_limit, started), self._prefetched = self._prefetched, None
+            if started_limit == limit and search is None and status is None:
+                return started
+            started.close()
+
         def fetch(page: int) -> ContactPage:
             return self.list_contacts(page=page, limit=limit, search=search, status=status)
 
         return ContactPaginator(fetch, limiter=self.limiter)
+
+    def prefetch_contact_pages(self, *, limit: int = PAGE_LIMIT_MAX, buffer: int = 256) -> None:
+        """Start listing every contact now, in the background, for a later consumer.
+
+        For a caller with slow work ahead (``lynkist sync`` importing dlt before it can take a
+        page): the pages arrive meanwhile, up to ``buffer`` held. The next
+        :meth:`iter_contact_pages` with the same ``limit`` and no filter continues this listing
+        instead of starting another; :meth:`close` stops it if nobody came.
+
+        Args:
+            limit: Page size, 1-100.
+            buffer: Most pages held before the consumer takes the first one.
+        """
+        if self._prefetched is not None:
+            self._prefetched[1].close()
+        pages = self.iter_contact_pages(limit=limit)
+        self._prefetched = (limit, pages.start(start_buffer=buffer))
 
     def iter_search_pages(
         self,

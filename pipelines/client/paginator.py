@@ -7,6 +7,10 @@ tenant. Requests are refilled as they complete, so the network stays busy while 
 works on a page.
 If a later page reports more pages than known (contacts added during the scan), the extra
 pages are fetched too; every page number is requested exactly once.
+
+:meth:`ContactPaginator.start` begins the listing in the background before anyone iterates, for
+a caller with slow work ahead (the ``lynkist`` command importing dlt): pages arrive meanwhile,
+up to ``start_buffer`` held, and the network is not idle while the process starts.
 """
 
 from __future__ import annotations
@@ -41,17 +45,61 @@ class ContactPaginator(Iterator[ContactPage]):
         self.total_items: int | None = None
         self.pages_fetched = 0
         self._pages: Iterator[ContactPage] | None = None
+        self._prefetch: _Prefetch | None = None
+        self._buffer: int | None = None  # pages held before the consumer arrives (start())
+        self._starter: threading.Thread | None = None
+        self._head: ContactPage | BaseException | None = None
 
     def __iter__(self) -> ContactPaginator:
         return self
 
     def __next__(self) -> ContactPage:
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
+            head, self._head = self._head, None
+            if self._prefetch is not None:
+                self._prefetch.buffer = 2 * self._prefetch.window  # the consumer is here now
+            if isinstance(head, BaseException):
+                raise head
+            if head is not None:
+                return head
         if self._pages is None:
             self._pages = self._run()
         return next(self._pages)
 
+    def start(self, *, start_buffer: int = 256) -> ContactPaginator:
+        """Begin fetching now, in a background thread: page 1, then the others.
+
+        Until the first ``next()``, up to ``start_buffer`` pages are held (instead of two
+        windows) so the whole start-up of a slow consumer is spent on the network; from then
+        on the usual bound applies. Errors are raised by the first ``next()``.
+
+        Returns:
+            The paginator itself.
+        """
+        if self._pages is None and self._starter is None:
+            self._buffer = start_buffer
+            self._pages = self._run()
+            self._starter = threading.Thread(
+                target=self._take_head, name="lynkist-pages-start", daemon=True
+            )
+            self._starter.start()
+        return self
+
+    def _take_head(self) -> None:
+        assert self._pages is not None
+        try:
+            self._head = next(self._pages)
+        except BaseException as exc:  # handed to the consumer's first next()
+            self._head = exc
+
     def close(self) -> None:
         """Stop early: cancel pages not yet started and wait for those in flight."""
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
+            self._head = None
         if self._pages is not None:
             self._pages.close()  # type: ignore[attr-defined]
 
@@ -74,7 +122,8 @@ class ContactPaginator(Iterator[ContactPage]):
             return
         window = self._limiter.max_concurrency
         pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="lynkist-pages")
-        prefetch = _Prefetch(self, pool, window=window)
+        prefetch = _Prefetch(self, pool, window=window, buffer=self._buffer)
+        self._prefetch = prefetch
         interrupted = False
         try:
             # Start the next pages before handing over page 1: the consumer's first page is
@@ -103,11 +152,18 @@ class _Prefetch:
     """
 
     def __init__(
-        self, paginator: ContactPaginator, pool: ThreadPoolExecutor, *, window: int
+        self,
+        paginator: ContactPaginator,
+        pool: ThreadPoolExecutor,
+        *,
+        window: int,
+        buffer: int | None = None,
     ) -> None:
         self._paginator = paginator
         self._pool = pool
-        self._window = window
+        self.window = window
+        #: Most pages requested but not yet taken (two windows unless told otherwise).
+        self.buffer = max(buffer or 0, 2 * window)
         self._lock = threading.RLock()  # re-entered when a callback runs at once on a done future
         self._in_flight: set[Future[ContactPage]] = set()
         self._outstanding: set[Future[ContactPage]] = set()  # requested, not yet taken
@@ -120,8 +176,8 @@ class _Prefetch:
             while (
                 not self._stopped
                 and self._next_page <= (self._paginator.total_pages or 0)
-                and len(self._in_flight) < self._window
-                and len(self._outstanding) < 2 * self._window
+                and len(self._in_flight) < self.window
+                and len(self._outstanding) < self.buffer
             ):
                 future = self._pool.submit(
                     self._paginator._limiter.run, self._paginator._fetch, self._next_page

@@ -16,6 +16,7 @@ reaches dlt's state, trace or the warehouse, and ``SyncSettings`` leaves it out 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -227,14 +228,6 @@ def make_pipeline(settings: SyncSettings) -> dlt.Pipeline:
     return warehouse.pipeline()
 
 
-def _rows_written(pipeline: dlt.Pipeline) -> int:
-    trace = pipeline.last_trace
-    info = trace.last_normalize_info if trace is not None else None
-    if info is None:
-        return 0
-    return int(info.row_counts.get(TABLE_NAME, 0))
-
-
 #: What a destination's credentials look like, for the hint when they are missing.
 CREDENTIALS_EXAMPLES = {
     "postgres": "postgresql://user:password@host:5432/database",
@@ -285,12 +278,40 @@ def _refresh_views(pipeline: dlt.Pipeline) -> list[str]:
         ) from exc
 
 
-def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None) -> SyncSummary:
+def _extract_and_load(
+    pipeline: dlt.Pipeline, source: Any, stats: SyncStats, *, refresh: Any = None
+) -> int:
+    """``pipeline.run(source)``, minus the normalize and load steps when nothing was emitted.
+
+    A sync with no change still lists every contact, but a dlt load of an empty package (a
+    destination transaction, the load and state records) is pure cost: the package is dropped
+    instead. Returns the rows written to the contacts table.
+    """
+    if pipeline.config.restore_from_destination:
+        pipeline.sync_destination()  # what run() does first
+    pipeline.extract(source, refresh=refresh)
+    if stats.rows_emitted == 0 and not stats.problems and not stats.resolved and refresh is None:
+        pipeline.abort_packages()
+        return 0
+    info = pipeline.normalize()
+    pipeline.load()
+    return int(info.row_counts.get(TABLE_NAME, 0))
+
+
+def run_sync(
+    settings: SyncSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    client: LynkistClient | None = None,
+) -> SyncSummary:
     """Sync the contacts of ``settings.api_key``'s tenant into the warehouse.
 
     Args:
         settings: Where from, where to, how.
         progress: Called with the live :class:`SyncStats` after each page and phase change.
+        client: A client to use (the caller closes it), e.g. one already listing the contacts
+            (:meth:`LynkistClient.prefetch_contact_pages`); default: one built from
+            ``settings``.
 
     Returns:
         The summary (``rows_written == 0`` when nothing changed on the server).
@@ -316,42 +337,46 @@ def run_sync(settings: SyncSettings, *, progress: ProgressCallback | None = None
             pending = start_clean(pipeline) if settings.full_refresh else finish_pending(pipeline)
             summary.resumed_packages = pending.loaded
             summary.set_aside_packages = pending.set_aside
-            with LynkistClient(
-                settings.base_url,
-                settings.api_key,
-                timeout=settings.timeout,
-                max_concurrency=settings.max_concurrency,
-                retry=settings.retry,
-            ) as client:
+            with contextlib.ExitStack() as owned:
+                api = client or owned.enter_context(
+                    LynkistClient(
+                        settings.base_url,
+                        settings.api_key,
+                        timeout=settings.timeout,
+                        max_concurrency=settings.max_concurrency,
+                        retry=settings.retry,
+                    )
+                )
                 source = lynkist_source(
                     settings.base_url,
                     settings.api_key,
-                    client=client,
+                    client=api,
                     stats=stats,
                     full_refresh=settings.full_refresh,
                     page_limit=settings.page_limit,
                     max_rescans=settings.max_rescans,
                     max_delete_share=settings.max_delete_share,
                 )
-                if settings.full_refresh:
-                    pipeline.run(source, refresh="drop_resources")
-                else:
-                    pipeline.run(source)
-                summary.rows_written = _rows_written(pipeline)
+                summary.rows_written = _extract_and_load(
+                    pipeline,
+                    source,
+                    stats,
+                    refresh="drop_resources" if settings.full_refresh else None,
+                )
                 summary.refetched = len(set(stats.conflict_ids))
                 if stats.conflict_ids:
                     # Contacts that changed again after this run emitted them: load their
                     # current version now (one load never carries two versions of a row).
+                    follow_up_stats = SyncStats()
                     follow_up = lynkist_source(
                         settings.base_url,
                         settings.api_key,
-                        client=client,
-                        stats=SyncStats(),
+                        client=api,
+                        stats=follow_up_stats,
                         only_ids=sorted(set(stats.conflict_ids)),
                     )
-                    pipeline.run(follow_up)
-                    summary.rows_written += _rows_written(pipeline)
-                client_stats = client.stats.snapshot()
+                    summary.rows_written += _extract_and_load(pipeline, follow_up, follow_up_stats)
+                client_stats = api.stats.snapshot()
         except PipelineStepFailed as exc:
             cause = _root_cause(exc, settings.destination)
             if cause is not exc:

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from pipelines.client import AdaptiveLimiter, AuthenticationError, ClientStats, NotFoundError
+from pipelines.client import (
+    AdaptiveLimiter,
+    AuthenticationError,
+    ClientStats,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from tests.client.helpers import API, page_body
 
 
@@ -240,6 +246,47 @@ def test_fetching_goes_on_while_the_consumer_is_busy(make_client) -> None:
     time.sleep(0.05)
     assert sorted(requested) == [1, 2, 3, 4, 5]  # and no further while nobody takes them
     assert sorted(p.page for p in pages) == list(range(2, 10))
+
+
+def test_a_prefetched_listing_runs_before_anyone_iterates(make_client) -> None:
+    # lynkist sync starts the listing, then imports dlt: the pages must be fetched meanwhile,
+    # beyond the usual two windows, and the later iteration continues that same listing.
+    counts = Counter[int]()
+    all_fetched = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        counts[page] += 1
+        if sum(counts.values()) == 12:
+            all_fetched.set()
+        return httpx.Response(200, json=page_body(page, 12))
+
+    client = make_client(handler, max_concurrency=2)
+    client.prefetch_contact_pages(limit=2, buffer=20)
+    assert all_fetched.wait(timeout=10)  # all 12 pages, although two windows are 4
+
+    pages = client.iter_contact_pages(limit=2)
+    assert sorted(p.page for p in pages) == list(range(1, 13))
+    assert counts == Counter(range(1, 13))  # nothing requested twice
+    assert pages.pages_fetched == 12
+
+
+def test_a_prefetched_listing_is_not_used_for_another_query(make_client) -> None:
+    gauge, counts = InFlight(), Counter[int]()
+    client = make_client(paging_handler(3, gauge, counts), max_concurrency=2)
+    client.prefetch_contact_pages(limit=2)
+    assert sorted(p.page for p in client.iter_contact_pages(limit=5)) == [1, 2, 3]
+    assert counts[1] == 2  # page 1 of the prefetched listing, then of the new one
+
+
+def test_a_prefetched_listing_reports_its_error_to_the_consumer(make_client) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"detail": "no"})
+
+    client = make_client(handler)
+    client.prefetch_contact_pages(limit=2)
+    with pytest.raises(PermissionDeniedError):
+        next(client.iter_contact_pages(limit=2))
 
 
 def test_iter_contact_pages_yields_in_completion_order(make_client) -> None:

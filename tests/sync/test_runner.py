@@ -11,7 +11,13 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.client import AuthenticationError, LynkistClient, RetryPolicy, ServerError
-from pipelines.source.runner import SyncConfigError, make_pipeline, run_sync, warehouse_of
+from pipelines.source.runner import (
+    SyncConfigError,
+    SyncSettings,
+    make_pipeline,
+    run_sync,
+    warehouse_of,
+)
 from pipelines.warehouse import WarehouseConfigError, WarehouseLockedError, warehouse_lock
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 
@@ -205,3 +211,30 @@ def test_unwritable_warehouse_and_missing_key_are_config_errors(
     settings.api_key = ""
     with pytest.raises(SyncConfigError, match="LYNKIST_API_KEY"):
         run_sync(settings)
+
+
+def _steps(settings: SyncSettings) -> list[str]:
+    """The steps of the pipeline's last recorded run (dlt keeps its trace on disk)."""
+    trace = make_pipeline(settings).last_trace
+    assert trace is not None
+    return [step.step for step in trace.steps]
+
+
+def test_a_sync_with_no_change_runs_no_load(sb: SandboxServer, tmp_path: Path) -> None:
+    """Nothing changed: the listing is read, but dlt neither normalizes nor loads anything."""
+    sb.admin.seed("acme", 30, seed=23)
+    settings = sync_settings(sb, tmp_path / "w.duckdb")
+    assert run_sync(settings).new == 30
+
+    summary = run_sync(settings)
+    assert (summary.unchanged, summary.rows_written) == (30, 0)
+    assert "load" not in _steps(settings)
+    assert "normalize" not in _steps(settings)
+    pipeline = make_pipeline(settings)
+    assert not pipeline.list_extracted_load_packages()
+    assert not pipeline.list_normalized_load_packages()
+
+    _change_things(sb, updates=1, archives=0, creates=0)
+    assert run_sync(settings).rows_written == 1
+    assert "load" in _steps(settings)
+    assert_warehouse_matches_server(tmp_path / "w.duckdb", sb)
