@@ -82,6 +82,7 @@ _SPEC_KEYS: Final = {
     "slow": "slow",
     "slow_ms": "slow_ms",
     "commit_delay_ms": "commit_delay_ms",
+    "writes_only": "writes_only",
     "seed": "seed",
 }
 _SHARE_FIELDS: Final = ("error_5xx", "error_429", "drop", "drop_after_commit", "slow")
@@ -115,6 +116,8 @@ class FaultSpec:
         slow_ms: The delay of slow requests, in milliseconds.
         commit_delay_ms: Every write request without another fault commits only after this
             many milliseconds, even if its client disconnected meanwhile (0: at once).
+        writes_only: When true, 5xx, 429, drop and slow hit write requests only (reads always
+            succeed): an API that throttles or fails its writes while it still serves reads.
         seed: Seeds ``random.Random`` for every draw.
 
     Raises:
@@ -129,6 +132,7 @@ class FaultSpec:
     slow: float = 0.0
     slow_ms: float = 0.0
     commit_delay_ms: float = 0.0
+    writes_only: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -150,6 +154,8 @@ class FaultSpec:
                 or value < 0
             ):
                 raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+        if not isinstance(self.writes_only, bool):
+            raise ValueError(f"writes_only must be true or false, got {self.writes_only!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"fault seed must be an integer, got {self.seed!r}")
 
@@ -189,12 +195,19 @@ class FaultSpec:
                 raise ValueError(f"bad fault spec item {item!r}: expected KEY=VALUE")
             field = _SPEC_KEYS.get(key)
             if field is None:
-                known = "5xx, 429, drop, after_commit, slow, slow_ms, commit_delay_ms, seed"
+                known = (
+                    "5xx, 429, drop, after_commit, slow, slow_ms, commit_delay_ms, writes_only, "
+                    "seed"
+                )
                 raise ValueError(f"unknown fault {key!r} in {item!r}; known: {known}")
             if field == "slow" and ":" in value:
                 share, _, ms = value.partition(":")
                 _store(values, "slow", _number(share, item), item)
                 _store(values, "slow_ms", _number(ms, item), item)
+            elif field == "writes_only":
+                if value.lower() not in ("1", "0", "true", "false"):
+                    raise ValueError(f"bad writes_only in {item!r}: expected 1/0 or true/false")
+                _store(values, field, value.lower() in ("1", "true"), item)
             elif field == "seed":
                 try:
                     _store(values, "seed", int(value), item)
@@ -247,6 +260,8 @@ class FaultSpec:
             parts.append(f"slow={self.slow:g}:{self.slow_ms:g}")
         if self.commit_delay_ms > 0:
             parts.append(f"commit_delay_ms={self.commit_delay_ms:g}")
+        if self.writes_only:
+            parts.append("writes_only=1")
         if parts or self.seed:
             parts.append(f"seed={self.seed}")
         return ",".join(parts) or "none"
@@ -303,6 +318,8 @@ def draw(spec: FaultSpec, rng: random.Random, method: str, path: str) -> FaultDe
         The decision.
     """
     u_error, u_status, u_commit, u_slow = rng.random(), rng.random(), rng.random(), rng.random()
+    if spec.writes_only and not is_write(method, path):
+        return FaultDecision(None, None, 0.0)
     delay_s = spec.slow_ms / 1000.0 if u_slow < spec.slow else 0.0
     if u_error < spec.error_5xx:
         status = _5XX_STATUSES[min(int(u_status * len(_5XX_STATUSES)), len(_5XX_STATUSES) - 1)]

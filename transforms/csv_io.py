@@ -65,7 +65,31 @@ class NotTextError(ValueError):
 _ZIP_MAGIC: Final = b"PK\x03\x04"
 _OLE2_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls
 #: Share of control characters (other than tab, CR, LF, FF) above which text is binary.
-_MAX_CONTROL_SHARE: Final = 0.01
+#: Share of control characters (NUL included) above which bytes are binary, not a text export.
+#: High on purpose: a real export may carry a stray NUL or escape code in a cell, and such a file
+#: must still load row for row; binaries without a known signature are mostly control bytes.
+_MAX_CONTROL_SHARE: Final = 0.3
+#: ... or at least this many distinct control characters making up more than this share.
+_MIN_DISTINCT_CONTROLS: Final = 16
+_MIN_SPREAD_SHARE: Final = 0.05
+#: Signatures of common binary files someone may pass by mistake (images, PDF, archives).
+_BINARY_MAGIC: Final = (
+    b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"%PDF", b"\x1f\x8b", b"BZh",
+    b"\x7fELF", b"7z\xbc\xaf", b"Rar!",
+)  # fmt: skip
+
+
+def looks_binary(text: str) -> bool:
+    """Whether decoded bytes look like binary data rather than a text export.
+
+    Binary data is mostly control characters, or carries many *different* ones spread over
+    it; a real export may hold a stray NUL or escape code in a cell and must still load.
+    """
+    controls = [ch for ch in text if ch < " " and ch not in "\t\r\n\f"]
+    share = len(controls) / max(len(text), 1)
+    return share > _MAX_CONTROL_SHARE or (
+        len(set(controls)) >= _MIN_DISTINCT_CONTROLS and share > _MIN_SPREAD_SHARE
+    )
 
 
 def check_text(data: bytes, encoding: str) -> None:
@@ -94,11 +118,12 @@ def check_text(data: bytes, encoding: str) -> None:
             "this is an Excel 97-2003 workbook — save it as CSV (File > Save As > CSV UTF-8) "
             "and push that file"
         )
+    if head.startswith(_BINARY_MAGIC):
+        raise NotTextError("not a text file (binary data) — give the path of a CSV export")
     if encoding.startswith(("utf-16", "utf-32")):
         return
     text = head.decode(encoding, errors="replace")
-    controls = sum(1 for ch in text if ch < " " and ch not in "\t\r\n\f")
-    if b"\x00" in head or controls > _MAX_CONTROL_SHARE * max(len(text), 1):
+    if looks_binary(text):
         raise NotTextError("not a text file (binary data) — give the path of a CSV export")
 
 

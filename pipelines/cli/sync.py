@@ -25,7 +25,7 @@ from rich.table import Table
 
 from pipelines.cli import EXIT_OK, CommandFailed, UsageError, reraise_interruption
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
-from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
+from pipelines.cli.paths import add_warehouse_arguments, check_warehouse, warehouse_from_args
 from pipelines.cli.safety import add_delete_share_argument
 from pipelines.cli.tenants import add_tenant_arguments, run_sync_tenants, wants_tenants
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
@@ -121,7 +121,7 @@ class _ProgressView:
         )
 
 
-def _start_listing(base_url: str, api_key: str, max_concurrency: int) -> Any:
+def _start_listing(base_url: str, api_key: str, max_concurrency: int, timeout: float) -> Any:
     """A client already listing the contacts, or None when the settings cannot make one.
 
     Started before dlt and the source are imported (about a second of start-up), so the
@@ -135,7 +135,7 @@ def _start_listing(base_url: str, api_key: str, max_concurrency: int) -> Any:
     if not api_key:
         return None
     try:
-        client = LynkistClient(base_url, api_key, max_concurrency=max_concurrency)
+        client = LynkistClient(base_url, api_key, max_concurrency=max_concurrency, timeout=timeout)
     except LynkistConfigError:
         return None
     client.prefetch_contact_pages(limit=PAGE_LIMIT_MAX)  # the sync's page size
@@ -150,12 +150,21 @@ def run(args: argparse.Namespace) -> int:
     if args.max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")
     check_warehouse(args)  # before any API call
-    client = _start_listing(base_url, api_key, args.max_concurrency)
+    # The lock before the first page: a listing read before it could be loaded over a newer
+    # state that `lynkist listen` flushed meanwhile. run_sync re-enters it (same thread).
+    from pipelines.warehouse.errors import WarehouseLockedError
+    from pipelines.warehouse.lock import warehouse_lock
+
     try:
-        return _run(args, base_url, api_key, client)
-    finally:
-        if client is not None:
-            client.close()
+        with warehouse_lock(warehouse_from_args(args), command="sync"):
+            client = _start_listing(base_url, api_key, args.max_concurrency, args.timeout)
+            try:
+                return _run(args, base_url, api_key, client)
+            finally:
+                if client is not None:
+                    client.close()
+    except WarehouseLockedError as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> int:

@@ -176,7 +176,8 @@ def test_push_exhausted_while_writing_stops_and_the_next_push_sends_the_rest(
     ]
     victim = _cli(sb, tmp_path, args)
     sb.admin.clear_requests()
-    sb.admin.set_faults(error_429=1.0)
+    # the writes are throttled; reads (the --no-refresh tenant check) are served
+    sb.admin.set_faults(error_429=1.0, writes_only=True)
 
     victim.go()
     started = time.monotonic()

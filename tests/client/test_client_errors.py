@@ -19,7 +19,6 @@ from pipelines.client import (
     LynkistClient,
     LynkistConfigError,
     LynkistError,
-    LynkistTransportError,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
@@ -68,12 +67,13 @@ CASES: list[tuple[str, Any, Callable[[LynkistClient], object], type[LynkistError
     ("409", respond(409), _patch, LynkistAPIError, "PATCH", f"{API}/c-42"),
     ("bulk-500", respond(500), _bulk, OutcomeUnknownError, "POST", f"{API}/bulk"),
     (
-        "timeout",
+        # no answer at the first contact: the host is named as a configuration problem
+        "timeout-first-contact",
         httpx.ReadTimeout(f"timed out ({API_KEY})"),
         _get,
-        LynkistTransportError,
+        LynkistConfigError,
         "GET",
-        f"{API}/c-42",
+        "lynkist.invalid accepted the connection but did not answer",
     ),
     (
         "bulk-dropped",

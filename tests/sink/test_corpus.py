@@ -82,7 +82,7 @@ def test_dry_run_shows_the_expected_columns_and_plan(
 ) -> None:
     spec = _expected(name)["runs"][run]
     plan_csv = tmp_path / "plan.csv"
-    argv = ["push", str(CORPUS / name), "--dry-run", "--no-refresh", "--json"]
+    argv = ["push", str(CORPUS / name), "--dry-run", "--json"]
     argv += ["--results", str(plan_csv), *spec["args"], *_connection(sb, api_key, tmp_path)]
     code = main(argv)
     rejects = any(row["action"] == "reject" for row in spec["rows"])
@@ -104,8 +104,7 @@ def test_push_creates_exactly_the_planned_contacts(
     name: str, sb: SandboxServer, api_key: str, tmp_path: Path
 ) -> None:
     spec = _expected(name)["runs"][-1]
-    # The tenant starts empty: no mirror to refresh (the sink tests cover the refresh).
-    argv = ["push", str(CORPUS / name), "--quiet", "--no-refresh", *spec["args"]]
+    argv = ["push", str(CORPUS / name), "--quiet", *spec["args"]]
     code = main([*argv, *_connection(sb, api_key, tmp_path)])
     creates = [row["contact"] for row in spec["rows"] if row["action"] == "create"]
     assert code == (0 if len(creates) == len(spec["rows"]) else 3)

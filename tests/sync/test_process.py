@@ -76,8 +76,11 @@ def _clean_env() -> dict[str, str]:
 
 def test_concurrent_sync_fails_fast_and_corrupts_nothing(sb: SandboxServer, tmp_path: Path) -> None:
     """Config from .dlt/ files in the working directory; the second sync exits 1 at once."""
-    sb.admin.seed("acme", 250, seed=31)
-    sb.admin.set_settings(latency_ms=1500)  # the first sync holds the lock for seconds
+    sb.admin.seed("acme", 4000, seed=31)
+    sb.admin.set_settings(
+        latency_ms=1500
+    )  # 40 pages, 8 in flight: the first sync holds the lock for seconds, also with its listing
+    # started before the lock (the pages arrive while it already holds it)
     dlt_dir = tmp_path / ".dlt"
     dlt_dir.mkdir()
     (dlt_dir / "secrets.toml").write_text(
