@@ -60,7 +60,9 @@ class RowResult:
         outcome: created, updated, unchanged, rejected or failed.
         http_status: Status of the call that decided the outcome (None without a call).
         error: Why the row was rejected or failed.
-        contact_id: The contact written or matched (filled for created rows after a refresh).
+        contact_id: The contact written or matched (filled for created rows once looked up).
+        contact: The whole contact as the API last returned it (a PATCH answer, a created
+            row's look-up), to merge into the mirror; not part of the results table.
     """
 
     row_number: int
@@ -70,6 +72,7 @@ class RowResult:
     http_status: int | None = None
     error: str | None = None
     contact_id: str | None = None
+    contact: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -254,7 +257,7 @@ class _Executor:
             return
         self.stats.patch_calls += 1
         if isinstance(result, dict):
-            self._record(row, "updated", http_status=200, contact_id=row.contact_id)
+            self._record(row, "updated", http_status=200, contact_id=row.contact_id, contact=result)
         elif isinstance(result, NotFoundError):
             self._record(
                 row,
