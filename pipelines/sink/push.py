@@ -2,8 +2,10 @@
 
 Cost: one incremental sync (the API has no filter, so that is one listing scan), a read of only
 the mirror rows the input can match (:mod:`.candidates`), ⌈creates/100⌉ bulk calls plus one
-PATCH per changed row, one search per created row to learn its id (bulk answers carry none),
-and one refresh of the views. Never a second scan.
+PATCH per changed row, the cheaper of one search per created row and one more listing scan to
+learn the created ids (bulk answers carry none; :func:`lookup_way`), and one refresh of the
+views. What the push learned (PATCH answers, created contacts) is merged into the mirror
+(:mod:`.learned`), so that a following ``--no-refresh`` push plans those rows as unchanged.
 
 Resume and no duplicates: a push keeps no journal of its own progress to replay. Each run
 re-plans from a freshly synced mirror, so rows a killed (or failed) run already created now
@@ -473,7 +475,7 @@ def push_dataframe(
         mapping: ``auto``, ``hubspot``, ``salesforce``, ``lynkist`` or ``{column: target}``.
         match_on: ``email`` (default), ``phone``, ``id`` or ``custom_fields.<key>``.
         dry_run: Plan only: no write call.
-        refresh: Sync the mirror before planning (and look up the ids of created rows after).
+        refresh: Sync the mirror before planning.
         clear_empty: Let empty cells clear stored values.
         tags: ``union`` (add to stored tags) or ``replace``.
         default_region: Region for phone numbers without a country code.
