@@ -126,3 +126,25 @@ def test_two_no_refresh_pushes_do_not_create_the_new_rows_twice(
     contacts = live_contacts(sb)
     assert len(contacts) == len(STORED) + 1
     assert_no_duplicates(contacts)
+
+
+def test_the_contacts_a_push_merges_do_not_make_a_stale_mirror_look_synced(
+    sb: SandboxServer,
+    api_key: str,
+    client: LynkistClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create_contacts(client, STORED)
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    with duckdb.connect(str(db)) as con:  # the last sync ran three days ago
+        con.execute("UPDATE lynkist._dlt_loads SET inserted_at = inserted_at - INTERVAL 3 DAY")
+    export = _export(tmp_path)
+
+    assert _push(sb, api_key, export, db) == 0  # creates "new" and merges it into the mirror
+    assert "warning: the mirror was last synced 3 days ago" in capsys.readouterr().err
+    assert _push(sb, api_key, export, db) == 0
+
+    assert "warning: the mirror was last synced 3 days ago" in capsys.readouterr().err
+    assert len(live_contacts(sb)) == len(STORED) + 1
