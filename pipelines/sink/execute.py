@@ -40,7 +40,7 @@ from pipelines.client import (
 )
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.plan import Plan, PlannedRow
-from pipelines.sink.reconcile import find_existing
+from pipelines.sink.reconcile import find_existing_contacts
 from transforms.contact import BULK_MAX_ITEMS
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ class _Executor:
             # A request the client timed out on may still be running on the server; give it
             # time to finish before looking, or the lookup could miss a row about to appear.
             time.sleep(self.settle_s)
-        found = find_existing(
+        found = find_existing_contacts(
             self.client,
             bucket.unknown,
             match_on=self.plan.match_on,
@@ -314,12 +314,13 @@ class _Executor:
         )
         absent = []
         for row in bucket.unknown:
-            contact_id = found.get(row.row_number)
-            if contact_id is None:
+            contact = found.get(row.row_number)
+            if contact is None:
                 absent.append(row)
             else:
                 self.stats.reconciled_found += 1
-                self._record(row, "created", contact_id=contact_id)
+                # the whole contact too: the push merges it into the mirror
+                self._record(row, "created", contact_id=str(contact["id"]), contact=contact)
         # Known now: each row exists or is absent (and goes into the next round's calls).
         self._resolve(bucket.unknown_calls)
         return absent

@@ -148,3 +148,25 @@ def test_the_contacts_a_push_merges_do_not_make_a_stale_mirror_look_synced(
 
     assert "warning: the mirror was last synced 3 days ago" in capsys.readouterr().err
     assert len(live_contacts(sb)) == len(STORED) + 1
+
+
+def test_rows_of_a_lost_bulk_answer_reach_the_mirror_too(
+    sb: SandboxServer, api_key: str, client: LynkistClient, tmp_path: Path
+) -> None:
+    """A created row learned by reconciling a lost bulk answer is merged like any other."""
+    create_contacts(client, STORED)
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    export = _export(tmp_path)
+    sb.admin.set_settings(idempotent_bulk=False)
+    sb.admin.set_faults(drop_after_commit=1.0)  # the bulk call commits, its answer is lost
+
+    assert _push(sb, api_key, export, db) == 0
+    sb.admin.set_faults()
+    sb.admin.clear_requests()
+    assert _push(sb, api_key, export, db) == 0
+
+    assert write_calls(sb) == [], "the second push wrote again"
+    contacts = live_contacts(sb)
+    assert len(contacts) == len(STORED) + 1
+    assert_no_duplicates(contacts)
