@@ -40,7 +40,7 @@ from pipelines.client import (
 )
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.plan import Plan, PlannedRow
-from pipelines.sink.reconcile import find_existing
+from pipelines.sink.reconcile import find_existing_contacts
 from transforms.contact import BULK_MAX_ITEMS
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ class RowResult:
         outcome: created, updated, unchanged, rejected or failed.
         http_status: Status of the call that decided the outcome (None without a call).
         error: Why the row was rejected or failed.
-        contact_id: The contact written or matched (filled for created rows after a refresh).
+        contact_id: The contact written or matched (filled for created rows once looked up).
+        contact: The whole contact as the API last returned it (a PATCH answer, a created
+            row's look-up), to merge into the mirror; not part of the results table.
     """
 
     row_number: int
@@ -70,6 +72,7 @@ class RowResult:
     http_status: int | None = None
     error: str | None = None
     contact_id: str | None = None
+    contact: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -254,7 +257,7 @@ class _Executor:
             return
         self.stats.patch_calls += 1
         if isinstance(result, dict):
-            self._record(row, "updated", http_status=200, contact_id=row.contact_id)
+            self._record(row, "updated", http_status=200, contact_id=row.contact_id, contact=result)
         elif isinstance(result, NotFoundError):
             self._record(
                 row,
@@ -302,7 +305,7 @@ class _Executor:
             # A request the client timed out on may still be running on the server; give it
             # time to finish before looking, or the lookup could miss a row about to appear.
             time.sleep(self.settle_s)
-        found = find_existing(
+        found = find_existing_contacts(
             self.client,
             bucket.unknown,
             match_on=self.plan.match_on,
@@ -311,12 +314,13 @@ class _Executor:
         )
         absent = []
         for row in bucket.unknown:
-            contact_id = found.get(row.row_number)
-            if contact_id is None:
+            contact = found.get(row.row_number)
+            if contact is None:
                 absent.append(row)
             else:
                 self.stats.reconciled_found += 1
-                self._record(row, "created", contact_id=contact_id)
+                # the whole contact too: the push merges it into the mirror
+                self._record(row, "created", contact_id=str(contact["id"]), contact=contact)
         # Known now: each row exists or is absent (and goes into the next round's calls).
         self._resolve(bucket.unknown_calls)
         return absent

@@ -2,8 +2,10 @@
 
 Cost: one incremental sync (the API has no filter, so that is one listing scan), a read of only
 the mirror rows the input can match (:mod:`.candidates`), ⌈creates/100⌉ bulk calls plus one
-PATCH per changed row, one search per created row to learn its id (bulk answers carry none),
-and one refresh of the views. Never a second scan.
+PATCH per changed row, the cheaper of one search per created row and one more listing scan to
+learn the created ids (bulk answers carry none; :func:`lookup_way`), and one refresh of the
+views. What the push learned (PATCH answers, created contacts) is merged into the mirror
+(:mod:`.learned`), so that a following ``--no-refresh`` push plans those rows as unchanged.
 
 Resume and no duplicates: a push keeps no journal of its own progress to replay. Each run
 re-plans from a freshly synced mirror, so rows a killed (or failed) run already created now
@@ -31,14 +33,20 @@ from typing import Any, Literal
 import dlt
 import pandas as pd
 
-from pipelines.client import LynkistClient, LynkistError
+from pipelines.client import LynkistClient
 from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 from pipelines.sink.candidates import candidate_filter
 from pipelines.sink.execute import Execution, RowResult, execute_plan
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.keys import MatchKey, parse_match_on
+from pipelines.sink.learned import merge_contacts
 from pipelines.sink.plan import Plan, build_plan, input_keys
-from pipelines.sink.reconcile import Settled, find_existing, settle_previous
+from pipelines.sink.reconcile import (
+    Settled,
+    contact_key,
+    find_existing_contacts,
+    settle_previous,
+)
 from pipelines.sink.results import (
     load_results,
     results_frame,
@@ -53,6 +61,7 @@ from pipelines.source.safety import (
     ForeignMirrorError,
     check_same_tenant,
 )
+from pipelines.source.settings import PAGE_LIMIT
 from pipelines.warehouse import (
     DEFAULT_DATASET,
     DEFAULT_DESTINATION,
@@ -258,19 +267,62 @@ def _count_live(warehouse: Warehouse, pipeline: dlt.Pipeline) -> int:
     return count_live(pipeline)
 
 
-def _learn_created_ids(
-    settings: PushSettings, plan: Plan, results: list[RowResult], match_on: MatchKey
-) -> int:
-    """Fill the ids of created rows by targeted look-ups; returns the requests made.
+def lookup_way(created: int, tenant_size: int) -> Literal["search", "scan"]:
+    """The cheaper way to learn the ids of ``created`` rows (``/bulk`` answers carry none).
 
-    ``POST /contacts/bulk`` answers carry no ids, so each created row is searched for by its
-    most selective value and matched on its normalized key
-    (:func:`pipelines.sink.reconcile.find_existing`): O(rows) requests, never a tenant scan. A
-    row not found keeps no id (the next sync brings the contact into the mirror anyway).
+    One search per row, or one listing scan of the tenant — its ``tenant_size`` live contacts
+    before the push plus those created, :data:`PAGE_LIMIT` a page — whichever takes fewer
+    requests.
+    """
+    scan_pages = -(-(tenant_size + created) // PAGE_LIMIT)
+    return "scan" if scan_pages < created else "search"
+
+
+@dataclass
+class _Learned:
+    """How the created rows' ids were learned: ``way`` (search, scan), its requests, and
+    whether the mirror was synced by it (then it already holds every written contact)."""
+
+    way: str = "none"
+    requests: int = 0
+    synced: bool = False
+
+
+def _learn_created_ids(
+    settings: PushSettings,
+    warehouse: Warehouse,
+    plan: Plan,
+    results: list[RowResult],
+    match_on: MatchKey,
+    tenant_size: int,
+) -> _Learned:
+    """Fill the ids (and contacts) of created rows the cheaper way (:func:`lookup_way`).
+
+    - ``scan``: one incremental sync (a listing scan that also merges every contact the push
+      wrote into the mirror), then the created rows are matched on their normalized key
+      against the mirror rows they can match (:mod:`.candidates`);
+    - ``search``: one search per row at the push's concurrency, its results filtered on the
+      normalized key (:func:`pipelines.sink.reconcile.find_existing_contacts`).
+
+    A row not found keeps no id (the next sync brings the contact into the mirror anyway).
     """
     missing = [r for r in results if r.outcome == "created" and not r.contact_id and r.match_key]
     if not missing:
-        return 0
+        return _Learned()
+    created = sum(1 for r in results if r.outcome == "created")
+    if lookup_way(len(missing), tenant_size + created) == "scan":
+        summary = run_sync(_sync_settings(settings))
+        keys = {str(r.match_key) for r in missing}
+        mirror = live_contacts(warehouse.pipeline(), where=candidate_filter(match_on, keys))
+        ids: dict[str, str] = {}
+        region = settings.default_region
+        for record in mirror.to_dict("records"):
+            key = contact_key(match_on, {str(k): v for k, v in record.items()}, region)
+            if key in keys:
+                ids.setdefault(key, str(record["id"]))
+        for result in missing:
+            result.contact_id = ids.get(str(result.match_key))
+        return _Learned("scan", summary.requests, synced=True)
     planned = {row.row_number: row for row in plan.rows}
     rows = [planned[r.row_number] for r in missing if r.row_number in planned]
     with LynkistClient(
@@ -279,13 +331,16 @@ def _learn_created_ids(
         timeout=settings.timeout,
         max_concurrency=settings.max_concurrency,
     ) as client:
-        found = find_existing(
+        found = find_existing_contacts(
             client, rows, match_on=match_on, default_region=settings.default_region, scan=False
         )
         requests = client.stats.snapshot().requests
     for result in missing:
-        result.contact_id = found.get(result.row_number)
-    return requests
+        match = found.get(result.row_number)
+        if match is not None:
+            result.contact_id = str(match["id"])
+            result.contact = match
+    return _Learned("search", requests)
 
 
 def inflight_journal_path(settings: PushSettings) -> Path:
@@ -420,7 +475,7 @@ def push_dataframe(
         mapping: ``auto``, ``hubspot``, ``salesforce``, ``lynkist`` or ``{column: target}``.
         match_on: ``email`` (default), ``phone``, ``id`` or ``custom_fields.<key>``.
         dry_run: Plan only: no write call.
-        refresh: Sync the mirror before planning (and look up the ids of created rows after).
+        refresh: Sync the mirror before planning.
         clear_empty: Let empty cells clear stored values.
         tags: ``union`` (add to stored tags) or ``replace``.
         default_region: Region for phone numbers without a country code.
@@ -590,17 +645,26 @@ def run_push(
 
         results = execution.results
         created = sum(1 for r in results if r.outcome == "created")
-        lookup_requests = 0
-        if settings.refresh and created and not (execution.fatal or execution.unavailable):
+        learned = _Learned()
+        if created and not (execution.fatal or execution.unavailable):
             t0 = time.monotonic()
             note("lookup")
             try:
-                lookup_requests = _learn_created_ids(settings, plan, results, match_key)
-            except LynkistError as exc:
+                learned = _learn_created_ids(
+                    settings, warehouse, plan, results, match_key, tenant_size
+                )
+            except Exception as exc:  # LynkistError, or the scan's sync (dlt wraps many types)
                 # The writes are done and their outcomes known; only created ids are missing,
                 # and the next sync brings the contacts into the mirror.
                 warnings.append(f"could not look up the ids of the created contacts: {exc}")
             timings["lookup_s"] = time.monotonic() - t0
+        unlearned = sum(1 for r in results if r.outcome == "created" and not r.contact_id)
+        if unlearned and not settings.refresh:
+            warnings.append(
+                f"{unlearned} created contacts could not be looked up and are not in the "
+                "mirror yet: sync (or push without --no-refresh) before the next --no-refresh "
+                "push"
+            )
 
         frame = results_frame(run_id, results, source=settings.source)
         # The CSV first: the outcomes reach the user even if the warehouse load fails.
@@ -611,6 +675,19 @@ def run_push(
             except OSError as exc:
                 # The writes are done: their outcomes still go to push_results below.
                 warnings.append(f"could not write the results CSV {settings.results_path}: {exc}")
+        t0 = time.monotonic()
+        merged = 0
+        if not learned.synced:
+            # What the push learned (PATCH answers, created rows looked up, rows an interrupted
+            # push created) goes into the mirror: an unrefreshed push plans against it next.
+            learnt = [r.contact for r in results if r.contact is not None]
+            if not settings.refresh:
+                learnt += settled.found
+            try:
+                merged = merge_contacts(warehouse.pipeline(warehouse.push_pipeline_name), learnt)
+            except Exception as exc:  # dlt wraps destination errors in many types
+                warnings.append(f"could not merge the pushed contacts into the mirror: {exc}")
+        timings["mirror_s"] = time.monotonic() - t0
         t0 = time.monotonic()
         try:
             results_pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
@@ -635,7 +712,9 @@ def run_push(
         "inflight_settled_rows": settled.rows,
         "inflight_found": len(settled.found),
         "requests": stats.requests,
-        "lookup_requests": lookup_requests,
+        "lookup": learned.way,
+        "lookup_requests": learned.requests,
+        "mirror_merged": merged,
         "retries": stats.retries,
         "throttled": stats.throttled,
         "duration_s": time.monotonic() - started,

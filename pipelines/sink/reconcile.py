@@ -44,7 +44,8 @@ def _search_term(row: PlannedRow) -> str | None:
     return None
 
 
-def _contact_key(match_on: MatchKey, contact: dict[str, Any], region: str | None) -> str | None:
+def contact_key(match_on: MatchKey, contact: dict[str, Any], region: str | None) -> str | None:
+    """A contact's normalized match key (``custom_fields`` as JSON text or decoded)."""
     if match_on.kind == "custom":
         contact = {**contact, "custom_fields": as_dict(contact.get("custom_fields"))}
     return key_of(match_on, contact, region)
@@ -60,7 +61,7 @@ def _search_one(
     try:
         for result in pages:
             for contact in result.data:
-                if _contact_key(match_on, contact, region) == row.match_key:
+                if contact_key(match_on, contact, region) == row.match_key:
                     return contact
             if (pages.total_pages or 0) > _MAX_SEARCH_PAGES:
                 return None  # too common a term: the listing scan decides
@@ -157,7 +158,7 @@ def _scan(
     found: dict[int, dict[str, Any]] = {}
     for page in client.iter_contact_pages(limit=100):
         for contact in page.data:
-            key = _contact_key(match_on, contact, region)
+            key = contact_key(match_on, contact, region)
             if key in wanted:
                 found.setdefault(wanted[key], contact)
     return found

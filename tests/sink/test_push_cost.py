@@ -4,6 +4,10 @@
 sync (the API has no filter, so one scan of the listing), then ⌈creates/100⌉ bulk calls, one
 PATCH per changed row and O(rows) searches to learn the created ids. The old push synced and
 read the whole tenant twice (before planning and again after writing).
+
+Learning the created ids costs at most min(one search per created row, one listing scan):
+1,500 new rows into a 300-contact tenant learn them from one scan (18 pages), not from 1,500
+searches.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.sink import push_dataframe
@@ -66,9 +71,62 @@ def test_100_row_push_into_20k_tenant_scans_once(sb: SandboxServer, tmp_path: Pa
     assert kinds["bulk"] == math.ceil(NEW / PAGE)
     assert kinds["PATCH one"] == CHANGED
     assert kinds["search"] <= NEW, kinds  # the created ids, one look-up each at most
+    assert report.summary["lookup"] == "search"  # 60 searches < a 201-page scan
     assert set(kinds) <= {"list", "bulk", "PATCH one", "search"}, kinds
     created = report.results[report.results["outcome"] == "created"]
     assert created["contact_id"].notna().all(), "created ids not learned"
     by_email = {c["email"]: c["id"] for c in sb.admin.contacts("acme")}
     for row in created.itertuples():
         assert by_email[str(row.match_key)] == row.contact_id
+
+
+SMALL_TENANT, MANY_NEW = 300, 1_500
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["refresh", "no-refresh"])
+def test_many_creates_learn_their_ids_from_one_scan_not_a_search_each(
+    sb: SandboxServer, tmp_path: Path, refresh: bool
+) -> None:
+    sb.admin.seed("acme", SMALL_TENANT, seed=7)
+    key = sb.keys["acme"]["rw"]
+    db = tmp_path / "w.duckdb"
+    run_sync(SyncSettings(base_url=sb.base_url, api_key=key, duckdb_path=db, create_views=False))
+    rows = [{"first_name": f"New{i}", "email": f"new{i}@many.test"} for i in range(MANY_NEW)]
+    sb.admin.clear_requests()
+
+    report = push_dataframe(
+        pd.DataFrame(rows, dtype=object),
+        base_url=sb.base_url,
+        api_key=key,
+        mapping="lynkist",
+        duckdb_path=db,
+        refresh=refresh,
+    )
+
+    assert report.ok, report.summary
+    assert Counter(report.results["outcome"]) == {"created": MANY_NEW}
+    kinds = Counter(_kind(e) for e in sb.admin.requests())
+    assert kinds["bulk"] == math.ceil(MANY_NEW / PAGE)
+    scan = math.ceil((SMALL_TENANT + MANY_NEW) / PAGE)
+    refresh_scan = math.ceil(SMALL_TENANT / PAGE) if refresh else 0
+    # one scan to learn the ids (plus the refresh's, and a few confirmations of a sync)
+    assert kinds["search"] + kinds["list"] + kinds["GET one"] <= refresh_scan + scan + 5, kinds
+    assert kinds["search"] == 0, kinds
+    assert report.summary["lookup"] == "scan"
+    created = report.results
+    assert created["contact_id"].notna().all(), "created ids not learned"
+    by_email = {c["email"]: c["id"] for c in sb.admin.contacts("acme")}
+    for row in created.itertuples():
+        assert by_email[str(row.match_key)] == row.contact_id
+
+    sb.admin.clear_requests()
+    again = push_dataframe(
+        pd.DataFrame(rows, dtype=object),
+        base_url=sb.base_url,
+        api_key=key,
+        mapping="lynkist",
+        duckdb_path=db,
+        refresh=False,
+    )
+    assert Counter(again.results["outcome"]) == {"unchanged": MANY_NEW}
+    assert not [e for e in sb.admin.requests() if _kind(e) in ("bulk", "PATCH one")]

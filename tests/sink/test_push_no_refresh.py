@@ -16,7 +16,7 @@ from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient
 from pipelines.source.runner import run_sync
-from tests.sink.conftest import create_contacts, live_contacts, write_calls
+from tests.sink.conftest import assert_no_duplicates, create_contacts, live_contacts, write_calls
 from tests.sync.helpers import sync_settings
 
 STORED = [{"first_name": f"S{i}", "email": f"s{i}@acme.test"} for i in range(5)]
@@ -97,3 +97,76 @@ def test_no_refresh_on_a_stale_mirror_warns_with_its_age(
     err = capsys.readouterr().err
     assert "warning: the mirror was last synced 3 days ago" in err
     assert len(live_contacts(sb)) == len(STORED) + 1
+
+
+def test_two_no_refresh_pushes_do_not_create_the_new_rows_twice(
+    sb: SandboxServer, api_key: str, client: LynkistClient, tmp_path: Path
+) -> None:
+    """The contacts a push learned (created ids, PATCH answers) reach the mirror, so a second
+    unrefreshed push of the same rows plans them as unchanged."""
+    create_contacts(client, STORED[:3])
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    path = tmp_path / "export.csv"
+    rows = [
+        {"first_name": "S0", "email": "s0@acme.test", "company": "Changed"},  # an update
+        *STORED[1:3],  # unchanged
+        *STORED[3:],  # new
+        {"first_name": "New", "email": "new@acme.test"},  # new
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+    assert _push(sb, api_key, path, db) == 0
+    assert len(live_contacts(sb)) == len(STORED) + 1
+    sb.admin.clear_requests()
+
+    assert _push(sb, api_key, path, db) == 0
+
+    assert write_calls(sb) == [], "the second push wrote again"
+    contacts = live_contacts(sb)
+    assert len(contacts) == len(STORED) + 1
+    assert_no_duplicates(contacts)
+
+
+def test_the_contacts_a_push_merges_do_not_make_a_stale_mirror_look_synced(
+    sb: SandboxServer,
+    api_key: str,
+    client: LynkistClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create_contacts(client, STORED)
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    with duckdb.connect(str(db)) as con:  # the last sync ran three days ago
+        con.execute("UPDATE lynkist._dlt_loads SET inserted_at = inserted_at - INTERVAL 3 DAY")
+    export = _export(tmp_path)
+
+    assert _push(sb, api_key, export, db) == 0  # creates "new" and merges it into the mirror
+    assert "warning: the mirror was last synced 3 days ago" in capsys.readouterr().err
+    assert _push(sb, api_key, export, db) == 0
+
+    assert "warning: the mirror was last synced 3 days ago" in capsys.readouterr().err
+    assert len(live_contacts(sb)) == len(STORED) + 1
+
+
+def test_rows_of_a_lost_bulk_answer_reach_the_mirror_too(
+    sb: SandboxServer, api_key: str, client: LynkistClient, tmp_path: Path
+) -> None:
+    """A created row learned by reconciling a lost bulk answer is merged like any other."""
+    create_contacts(client, STORED)
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    export = _export(tmp_path)
+    sb.admin.set_settings(idempotent_bulk=False)
+    sb.admin.set_faults(drop_after_commit=1.0)  # the bulk call commits, its answer is lost
+
+    assert _push(sb, api_key, export, db) == 0
+    sb.admin.set_faults()
+    sb.admin.clear_requests()
+    assert _push(sb, api_key, export, db) == 0
+
+    assert write_calls(sb) == [], "the second push wrote again"
+    contacts = live_contacts(sb)
+    assert len(contacts) == len(STORED) + 1
+    assert_no_duplicates(contacts)

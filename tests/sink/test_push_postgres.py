@@ -46,7 +46,13 @@ def test_push_and_report_on_postgres(
     warehouse = Warehouse(destination="postgres", dataset=dataset)
     dataset_view = warehouse.pipeline().dataset()
     contacts = dataset_view.contacts.df()
-    assert contacts is not None and len(contacts) == 40  # the push's refresh synced here
+    # the push's refresh synced the 40 here; the push merged what it wrote (PATCH answer,
+    # the created contact looked up) into the same table
+    assert contacts is not None and len(contacts) == 41
+    by_email = {row.email: row for row in contacts.itertuples()}
+    assert by_email[stored["email"]].company == "Changed Co"
+    created = next(c for c in sb.admin.contacts("acme") if c["email"] == "newbie@pg.test")
+    assert by_email["newbie@pg.test"].id == created["id"]
     # push_results is the push pipeline's table (same destination and dataset)
     results = warehouse.pipeline(warehouse.push_pipeline_name).dataset().push_results.df()
     assert results is not None
