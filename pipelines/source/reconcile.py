@@ -27,7 +27,7 @@ from dlt.common.pipeline import SupportsPipeline
 
 from pipelines.client import LynkistClient
 from pipelines.client.errors import NotFoundError
-from pipelines.source.arrow import Converted, convert_contacts, fingerprints
+from pipelines.source.arrow import Converted, arrow_array, convert_contacts, fingerprints
 from pipelines.source.mirror import (
     MAX_PASS,
     UNRELIABLE_FINGERPRINT,
@@ -181,7 +181,7 @@ class Reconciler:
             mask.append(decision.emit)
         if all(mask):
             return table, distinct
-        return table.filter(pa.array(mask, pa.bool_())), distinct
+        return table.filter(arrow_array(mask, pa.bool_())), distinct
 
     def _emit(self, table: pa.Table) -> pa.Table | None:
         self.stats.rows_emitted += table.num_rows
@@ -269,12 +269,12 @@ class Reconciler:
             rows = rows.set_column(
                 rows.schema.get_field_index("is_deleted"),
                 "is_deleted",
-                pa.array([True] * n, pa.bool_()),
+                arrow_array([True] * n, pa.bool_()),
             )
             rows = rows.set_column(
                 rows.schema.get_field_index("deleted_at"),
                 "deleted_at",
-                pa.array([deleted_at] * n, TIMESTAMP_TYPE),
+                arrow_array([deleted_at] * n, TIMESTAMP_TYPE),
             )
             deleted_ids = pc.unique(rows["id"]).to_pylist()
             self.rejected.saw(deleted_ids)

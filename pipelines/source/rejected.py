@@ -16,7 +16,7 @@ import pyarrow as pa
 from dlt.common.pipeline import SupportsPipeline
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from pipelines.source.arrow import Converted, RecordProblem
+from pipelines.source.arrow import Converted, RecordProblem, arrow_array
 from pipelines.source.settings import REJECTED_TABLE, TIMESTAMP_TYPE
 
 __all__ = ["OpenProblem", "RejectedLog", "load_open_problems"]
@@ -135,4 +135,5 @@ class RejectedLog:
             )
         if not rows:
             return None
-        return pa.Table.from_pylist(rows, schema=_SCHEMA)
+        columns = [arrow_array([row[f.name] for row in rows], f.type) for f in _SCHEMA]
+        return pa.Table.from_arrays(columns, schema=_SCHEMA)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from pipelines.source.arrow import contacts_table, datetime_micros, fingerprints, parse_timestamps
+from pipelines.source.arrow import (
+    arrow_array,
+    contacts_table,
+    datetime_micros,
+    fingerprints,
+    parse_timestamps,
+)
 from pipelines.source.mirror import Decision, Mirror
 from pipelines.source.settings import ARROW_SCHEMA
 
@@ -170,3 +178,52 @@ def test_bad_values_are_repaired_and_reported_not_raised() -> None:
         for p in converted.problems
         if p.contact_id == CONTACT["id"]
     )
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("values", "type_"),
+    [
+        (["a", None, "é€😀", ""], pa.string()),
+        ([None] * 9, pa.string()),
+        ([], pa.string()),
+        ([1, "x"], pa.string()),
+        ([["a"], "x"], pa.string()),
+        (["\ud83d"], pa.string()),
+        ([True, None, False] * 6, pa.bool_()),
+        (
+            [
+                datetime(2026, 5, 1, tzinfo=UTC),
+                None,
+                datetime(1960, 5, 5, 1, 2, 3, 7),
+                datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=2))),
+            ],
+            _TS,
+        ),
+    ],
+)
+def test_arrow_array_is_pa_array(values: list[Any], type_: pa.DataType) -> None:
+    """Same values, nulls and errors as ``pa.array`` (the converter's fallbacks rely on them)."""
+    try:
+        expected: Any = pa.array(values, type_)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            arrow_array(values, type_)
+        return
+    built = arrow_array(values, type_)
+    built.validate(full=True)
+    assert built.equals(expected)
+    assert built.null_count == expected.null_count
+
+
+def test_converting_a_page_does_not_import_pandas() -> None:
+    """pandas costs a no-change sync about a second of CPU: pa.array on a list imports it."""
+    code = (
+        "import sys; from pipelines.source.arrow import convert_contacts, fingerprints\n"
+        f"t = convert_contacts([{CONTACT!r}, {{'id': 'x', 'created_at': 'junk'}}]).table\n"
+        "fingerprints(t); print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
