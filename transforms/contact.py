@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import email_validator
-
 #: Fields a client may send on create / PATCH.
 WRITABLE_FIELDS: Final = (
     "first_name",
@@ -51,6 +49,8 @@ def normalize_email(value: str) -> str:
     Raises:
         ValueError: When the address is not a valid RFC-5322 address; the message says why.
     """
+    import email_validator  # on use: a sync, which never validates, skips its imports
+
     try:
         result = email_validator.validate_email(
             value, check_deliverability=False, test_environment=True

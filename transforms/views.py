@@ -48,8 +48,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import resources
 
-import sqlglot
-
 CONTACT_VIEWS: tuple[str, ...] = (
     "contacts_all",
     "contacts_current",
@@ -101,6 +99,8 @@ def view_sql(name: str, dialect: str = "duckdb") -> str:
     text = resources.files("transforms").joinpath("sql", f"{name}.sql").read_text("utf-8")
     if dialect == "duckdb":
         return text.strip().rstrip(";")
+    import sqlglot  # on use: half a second of imports a sync with nothing to write never needs
+
     return sqlglot.transpile(text, read="duckdb", write=dialect)[0]
 
 

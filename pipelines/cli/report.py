@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
 from pipelines.cli import EXIT_OK, UsageError
 from pipelines.cli.paths import add_warehouse_arguments
 
@@ -39,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write the report into {args.out}: {exc.strerror}") from None
+    from rich.console import Console
+
     console = Console()
     console.print(f"[bold]Report:[/bold] {result.html_path}")
     for path in result.png_paths:

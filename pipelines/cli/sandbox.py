@@ -6,13 +6,13 @@ import argparse
 import errno
 import shlex
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from pipelines.cli import EXIT_OK, UsageError
 from pipelines.contact import API_BASE_PATH
+
+if TYPE_CHECKING:  # rich on use: every other command builds this parser too
+    from rich.console import Console
 
 DEFAULT_PORT = 8765
 RETRY_AFTER_CHOICES = ("seconds", "http-date", "mixed", "none")
@@ -164,6 +164,8 @@ def print_banner(info: dict[str, Any], console: Console) -> None:
     base = info["base_url"]
     console.print(f"[bold green]Lynkist sandbox[/] listening on [bold]{base}[/]")
     # One key per line, never truncated: a key cut to the terminal's width is no key at all.
+    from rich.table import Table
+
     table = Table("tenant", "scope", "API key", title="API keys")
     table.columns[2].no_wrap = True
     scopes = {"rw": "read+write", "ro": "read", "wo": "write"}
@@ -186,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
     from lynkist_sandbox.server import serve
 
     config = config_from_args(args)
+    from rich.console import Console
+
     console = Console()
 
     def on_ready(info: dict[str, Any]) -> None:

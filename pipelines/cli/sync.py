@@ -17,11 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from pipelines.cli import EXIT_OK, CommandFailed, UsageError, reraise_interruption
 from pipelines.cli.connection import add_connection_arguments, resolve_credentials
@@ -29,6 +25,10 @@ from pipelines.cli.paths import add_warehouse_arguments, check_warehouse, wareho
 from pipelines.cli.safety import add_delete_share_argument
 from pipelines.cli.tenants import add_tenant_arguments, run_sync_tenants, wants_tenants
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
+
+if TYPE_CHECKING:  # rich on use: a --json or --quiet run prints no table and no progress
+    from rich.console import Console
+    from rich.table import Table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def summary_table(summary: Any) -> Table:
     """The sync summary as a table (``lynkist sync``, ``lynkist demo``)."""
+    from rich.table import Table
+
     table = Table(title="lynkist sync", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -93,6 +95,14 @@ class _ProgressView:
     """Pages fetched / total and rows emitted, on stderr, while the sync runs."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -188,9 +198,12 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
         max_delete_share=args.max_delete_share,
         timeout=args.timeout,
     )
-    err = Console(stderr=True)
-    show_progress = not (args.quiet or args.json) and err.is_terminal
-    view = _ProgressView(err) if show_progress else None
+    view = None
+    if not (args.quiet or args.json):
+        from rich.console import Console
+
+        err = Console(stderr=True)
+        view = _ProgressView(err) if err.is_terminal else None
     try:
         if view is not None:
             with view.progress:
@@ -215,6 +228,8 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str, client: Any) -> 
     if args.json:
         print(json.dumps({"ok": True, "exit_code": EXIT_OK, **summary.to_dict()}))
     elif not args.quiet:
+        from rich.console import Console
+
         out = Console()
         out.print(summary_table(summary))
         if summary.rows_written == 0:

@@ -87,6 +87,15 @@ class ContactPaginator(Iterator[ContactPage]):
             self._starter.start()
         return self
 
+    def hold(self, pages: int | None) -> None:
+        """Let up to ``pages`` pages wait for the consumer, who has slow work ahead (None: back
+        to the usual two windows). The network keeps working meanwhile; memory stays bounded.
+        """
+        if self._prefetch is not None:
+            window = self._prefetch.window
+            self._prefetch.buffer = max(pages or 0, 2 * window)
+            self._prefetch.refill()
+
     def _take_head(self) -> None:
         assert self._pages is not None
         try:

@@ -19,6 +19,7 @@ value-by-value conversion only when Arrow refuses it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -32,7 +33,6 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from pipelines.source.settings import (
     API_COLUMNS,
@@ -62,7 +62,6 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Fractions longer than microseconds (nanosecond clocks) are cut to what the warehouse stores.
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
-_NAMING = NamingConvention()
 
 SURROGATE = "lone surrogate replaced by U+FFFD"
 NOT_A_TIMESTAMP = "not an ISO-8601 timestamp: stored as null"
@@ -327,7 +326,15 @@ def column_name(field_name: str) -> str:
 
     dlt's ``snake_case`` convention (what dlt would apply to the Arrow table itself).
     """
-    return _NAMING.normalize_identifier(replace_surrogates(field_name))
+    return _naming().normalize_identifier(replace_surrogates(field_name))
+
+
+@functools.cache
+def _naming() -> Any:
+    # dlt on use: pages without unknown fields never need it (see pipelines.source.quick)
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return NamingConvention()
 
 
 def _suffixed(field_name: str, base: str) -> str:

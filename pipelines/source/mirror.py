@@ -18,15 +18,16 @@ import enum
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.pipeline import SupportsPipeline
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.source.arrow import datetime_micros, to_json_text
 from pipelines.source.settings import MIRROR_QUERY_BATCH, TABLE_NAME, TIMESTAMP_TYPE
+
+if TYPE_CHECKING:  # dlt is imported on use (see pipelines.source.quick)
+    from dlt.common.pipeline import SupportsPipeline
 
 __all__ = ["Decision", "Mirror", "load_fingerprints", "read_rows"]
 
@@ -169,6 +170,8 @@ def load_fingerprints(pipeline: SupportsPipeline | None) -> Mirror:
     Args:
         pipeline: The pipeline loading the source; None (or no table yet) gives an empty mirror.
     """
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
     mirror = Mirror()
     if pipeline is None or not _has_table(pipeline):
         return mirror
@@ -186,13 +189,13 @@ def load_fingerprints(pipeline: SupportsPipeline | None) -> Mirror:
                 # one 50k-row chunk at a time is what we want here
                 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
                 for chunk in cursor.iter_arrow(50_000):
-                    _add_chunk(mirror, chunk)
+                    add_chunk(mirror, chunk)
         except DatabaseUndefinedRelation:
             return Mirror()  # in the schema, not (or no longer) in the destination
     return mirror
 
 
-def _add_chunk(mirror: Mirror, chunk: pa.Table) -> None:
+def add_chunk(mirror: Mirror, chunk: pa.Table) -> None:
     """Add one Arrow chunk of ``id, updated_at, created_at, is_deleted`` rows."""
     ids = chunk.column(0).to_pylist()
     deleted = chunk.column(3).to_pylist()

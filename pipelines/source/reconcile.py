@@ -18,12 +18,11 @@ archives between page requests. So:
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.pipeline import SupportsPipeline
 
 from pipelines.client import LynkistClient
 from pipelines.client.errors import NotFoundError
@@ -44,6 +43,9 @@ from pipelines.source.safety import (
 )
 from pipelines.source.settings import BATCH_ROWS, PAGE_LIMIT, TIMESTAMP_TYPE
 from pipelines.source.stats import SyncStats
+
+if TYPE_CHECKING:  # dlt is imported on use (see pipelines.source.quick)
+    from dlt.common.pipeline import SupportsPipeline
 
 __all__ = ["Reconciler"]
 
@@ -81,7 +83,8 @@ class Reconciler:
         mirror: The warehouse's current contents (empty for a first run or a full refresh).
         stats: Counters to fill.
         pipeline: The pipeline, to read archived contacts' full rows back; None disables
-            re-reading (only possible when the mirror is empty).
+            re-reading (only possible when the mirror is empty), unless ``open_pipeline`` is
+            given.
         page_limit: Contacts per page.
         max_rescans: Extra scans allowed after a shift was detected.
         batch_rows: Rows per yielded table.
@@ -92,6 +95,10 @@ class Reconciler:
         verify_tenant: Check that the mirror is this key's tenant before anything is emitted:
             free when page 1 holds a contact the mirror knows, otherwise a few GETs
             (:func:`~pipelines.source.safety.check_same_tenant`).
+        open_pipeline: Gives the pipeline when ``pipeline`` is None and archived contacts must
+            be read back (a scan started before dlt was imported: :mod:`.quick`).
+        yield_first_change: Yield the first rows to emit at once instead of gathering a
+            batch (a scan started before dlt hands over to it at the first change).
     """
 
     def __init__(
@@ -107,6 +114,8 @@ class Reconciler:
         rejected: RejectedLog | None = None,
         max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
         verify_tenant: bool = False,
+        open_pipeline: Callable[[], SupportsPipeline] | None = None,
+        yield_first_change: bool = False,
     ) -> None:
         if not 0 <= max_rescans < MAX_PASS - 1:
             raise ValueError(f"max_rescans must be between 0 and {MAX_PASS - 2}")
@@ -114,6 +123,9 @@ class Reconciler:
         self.mirror = mirror
         self.stats = stats
         self.pipeline = pipeline
+        self.open_pipeline = open_pipeline
+        self._yield_first = yield_first_change
+        self._pages: Any = None  # the listing being scanned (see hold_pages)
         self.page_limit = page_limit
         self.max_rescans = max_rescans
         self._batcher = _Batcher(batch_rows)
@@ -183,9 +195,19 @@ class Reconciler:
             return table, distinct
         return table.filter(arrow_array(mask, pa.bool_())), distinct
 
+    def hold_pages(self, pages: int | None) -> None:
+        """Let up to ``pages`` listing pages arrive while the consumer of this scan is busy
+        elsewhere (None: the usual bound); see :meth:`ContactPaginator.hold`."""
+        if self._pages is not None:
+            self._pages.hold(pages)
+
     def _emit(self, table: pa.Table) -> pa.Table | None:
         self.stats.rows_emitted += table.num_rows
-        return self._batcher.add(table)
+        batch = self._batcher.add(table)
+        if batch is None and self._yield_first and table.num_rows:
+            self._yield_first = False
+            batch = self._batcher.flush()
+        return batch
 
     def _scan(self, pass_no: int) -> Generator[pa.Table, None, bool]:
         """One full scan; returns whether the listing held still (nothing can be missing)."""
@@ -194,7 +216,7 @@ class Reconciler:
         stats.set_phase("scan")
         totals: set[int] = set()
         distinct = 0
-        pages = self.client.iter_contact_pages(limit=self.page_limit)
+        pages = self._pages = self.client.iter_contact_pages(limit=self.page_limit)
         try:
             for page in pages:
                 totals.add(page.total_items)
@@ -210,6 +232,7 @@ class Reconciler:
                 stats.notify()
         finally:
             pages.close()
+            self._pages = None
         self._recognise_tenant([])  # an empty listing: nothing recognised it yet
         if (batch := self._batcher.flush()) is not None:
             yield batch
@@ -261,6 +284,8 @@ class Reconciler:
                 yield batch
 
     def _deleted(self, ids: list[str]) -> Iterator[pa.Table]:
+        if self.pipeline is None and self.open_pipeline is not None:
+            self.pipeline = self.open_pipeline()
         if self.pipeline is None:
             raise RuntimeError("cannot mark contacts deleted without the pipeline to read them")
         deleted_at = utc_now()

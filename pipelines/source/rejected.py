@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from dlt.common.pipeline import SupportsPipeline
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.source.arrow import Converted, RecordProblem, arrow_array
 from pipelines.source.settings import REJECTED_TABLE, TIMESTAMP_TYPE
+from pipelines.source.stats import SyncStats
+
+if TYPE_CHECKING:  # dlt is imported on use (see pipelines.source.quick)
+    from dlt.common.pipeline import SupportsPipeline
 
 __all__ = ["OpenProblem", "RejectedLog", "load_open_problems"]
 
@@ -55,6 +58,8 @@ def _has_table(pipeline: SupportsPipeline) -> bool:
 
 def load_open_problems(pipeline: SupportsPipeline | None) -> dict[Key, OpenProblem]:
     """The open rows of ``contacts_rejected`` (none when the table does not exist yet)."""
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
     if pipeline is None or not _has_table(pipeline):
         return {}
     out: dict[Key, OpenProblem] = {}
@@ -99,6 +104,12 @@ class RejectedLog:
         """Contacts this run saw (live or confirmed archived): their old problems may be over."""
         if self._open_ids:
             self._seen.update(i for i in ids if i in self._open_ids)
+
+    def count_into(self, stats: SyncStats) -> None:
+        """Copy what the scan found (problems, renamed fields, resolved problems) into ``stats``."""
+        stats.problems = list(self.problems.values())
+        stats.renamed = dict(self.renamed)
+        stats.resolved = len(self.resolved())
 
     def resolved(self) -> list[Key]:
         """Open problems whose contact this run saw without them."""

@@ -10,6 +10,10 @@ fails at once with :class:`~pipelines.warehouse.WarehouseLockedError`. Killed at
 next run first loads whatever dlt had already extracted (merge on ``id`` makes that
 idempotent), then syncs as usual.
 
+On a DuckDB warehouse dlt has set up, the scan starts before dlt is even imported
+(:mod:`pipelines.source.quick`): a run that finds the warehouse equal to the API ends there,
+and one that finds something hands the scan, where it stands, to the dlt resource.
+
 The API key is handed to the HTTP client only: it is not a dlt config value here, so it never
 reaches dlt's state, trace or the warehouse, and ``SyncSettings`` leaves it out of its repr.
 """
@@ -21,16 +25,12 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import dlt
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.pipeline.exceptions import PipelineStepFailed
+from typing import TYPE_CHECKING, Any
 
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
-from pipelines.source import lynkist_source
+from pipelines.source import quick
 from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, MirrorSafetyError
 from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, REJECTED_TABLE, TABLE_NAME
 from pipelines.source.stats import SyncStats
@@ -46,6 +46,11 @@ from pipelines.warehouse import (
     start_clean,
     warehouse_lock,
 )
+
+if TYPE_CHECKING:  # dlt is imported on use: a run with nothing to write never needs it
+    import dlt
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.pipeline.exceptions import PipelineStepFailed
 
 __all__ = [
     "SyncConfigError",
@@ -97,6 +102,9 @@ class SyncSettings:
         retry: The client's retry policy (default: the client's).
         max_delete_share: Largest share of the live mirror one run may mark deleted (0-1);
             a run over it stops with :class:`SyncRefusedError` and writes nothing.
+        quick_start: Start the scan before importing dlt where that applies
+            (:mod:`pipelines.source.quick`); False runs it inside dlt's extract from the start
+            (the same warehouse, only slower: tests compare the two).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -114,6 +122,7 @@ class SyncSettings:
     create_views: bool = True
     retry: RetryPolicy | None = field(default=None, repr=False)
     max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    quick_start: bool = True
 
 
 @dataclass
@@ -255,6 +264,8 @@ def _missing_config(exc: ConfigFieldMissingException, destination: str) -> SyncC
 
 def _root_cause(exc: BaseException, destination: str) -> BaseException:
     """The API or configuration error inside dlt's wrappers, if any; otherwise ``exc``."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -327,63 +338,36 @@ def run_sync(
     started = time.monotonic()
     warehouse = warehouse_of(settings)
     warehouse.check_writable()
-    pipeline = warehouse.pipeline()
     stats = SyncStats(on_progress=progress)
     summary = SyncSummary(
         destination=settings.destination, dataset=settings.dataset, warehouse=warehouse.describe()
     )
-    with warehouse_lock(warehouse, command="sync"):
-        try:
-            pending = start_clean(pipeline) if settings.full_refresh else finish_pending(pipeline)
-            summary.resumed_packages = pending.loaded
-            summary.set_aside_packages = pending.set_aside
-            with contextlib.ExitStack() as owned:
-                api = client or owned.enter_context(
-                    LynkistClient(
-                        settings.base_url,
-                        settings.api_key,
-                        timeout=settings.timeout,
-                        max_concurrency=settings.max_concurrency,
-                        retry=settings.retry,
-                    )
-                )
-                source = lynkist_source(
-                    settings.base_url,
-                    settings.api_key,
-                    client=api,
-                    stats=stats,
-                    full_refresh=settings.full_refresh,
-                    page_limit=settings.page_limit,
-                    max_rescans=settings.max_rescans,
-                    max_delete_share=settings.max_delete_share,
-                )
-                summary.rows_written = _extract_and_load(
-                    pipeline,
-                    source,
-                    stats,
-                    refresh="drop_resources" if settings.full_refresh else None,
-                )
-                summary.refetched = len(set(stats.conflict_ids))
-                if stats.conflict_ids:
-                    # Contacts that changed again after this run emitted them: load their
-                    # current version now (one load never carries two versions of a row).
-                    follow_up_stats = SyncStats()
-                    follow_up = lynkist_source(
-                        settings.base_url,
-                        settings.api_key,
-                        client=api,
-                        stats=follow_up_stats,
-                        only_ids=sorted(set(stats.conflict_ids)),
-                    )
-                    summary.rows_written += _extract_and_load(pipeline, follow_up, follow_up_stats)
-                client_stats = api.stats.snapshot()
-        except PipelineStepFailed as exc:
-            cause = _root_cause(exc, settings.destination)
-            if cause is not exc:
-                raise cause from None
-            raise SyncError(_step_message(exc)) from exc
-        if settings.create_views:
-            summary.views = _refresh_views(pipeline)
+    opened: list[dlt.Pipeline] = []
+
+    def pipeline() -> dlt.Pipeline:
+        if not opened:
+            opened.append(warehouse.pipeline())
+        return opened[0]
+
+    with warehouse_lock(warehouse, command="sync"), contextlib.ExitStack() as owned:
+        api = client or owned.enter_context(
+            LynkistClient(
+                settings.base_url,
+                settings.api_key,
+                timeout=settings.timeout,
+                max_concurrency=settings.max_concurrency,
+                retry=settings.retry,
+            )
+        )
+        scan = None
+        if settings.quick_start and not settings.full_refresh:
+            scan = _start_quick(settings, warehouse, api, stats, pipeline)
+        if scan is not None and scan.nothing_to_write():
+            scan.rejected.count_into(stats)
+            summary.views = scan.views if settings.create_views else []  # as they were
+        else:
+            _load(settings, pipeline(), api, stats, summary, scan)
+        client_stats = api.stats.snapshot()
     summary.new = stats.new
     summary.updated = stats.updated
     summary.restored = stats.restored
@@ -401,6 +385,86 @@ def run_sync(
     summary.throttled = client_stats.throttled
     summary.duration_s = time.monotonic() - started
     return summary
+
+
+def _start_quick(
+    settings: SyncSettings,
+    warehouse: Warehouse,
+    api: LynkistClient,
+    stats: SyncStats,
+    pipeline: Callable[[], dlt.Pipeline],
+) -> quick.StartedScan | None:
+    """The scan begun without dlt (:mod:`pipelines.source.quick`), when it applies."""
+    try:
+        return quick.start(
+            warehouse,
+            api,
+            stats,
+            open_pipeline=pipeline,
+            with_views=settings.create_views,
+            page_limit=settings.page_limit,
+            max_rescans=settings.max_rescans,
+            max_delete_share=settings.max_delete_share,
+        )
+    except MirrorSafetyError as exc:  # as dlt's path reports it: nothing was written
+        raise SyncRefusedError(str(exc)) from None
+
+
+def _load(
+    settings: SyncSettings,
+    pipeline: dlt.Pipeline,
+    api: LynkistClient,
+    stats: SyncStats,
+    summary: SyncSummary,
+    scan: quick.StartedScan | None,
+) -> None:
+    """Finish what an interrupted run left, run the source (or continue ``scan``) through dlt,
+    and refresh the views."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from pipelines.source.resource import lynkist_source
+
+    try:
+        pending = start_clean(pipeline) if settings.full_refresh else finish_pending(pipeline)
+        summary.resumed_packages = pending.loaded
+        summary.set_aside_packages = pending.set_aside
+        source = lynkist_source(
+            settings.base_url,
+            settings.api_key,
+            client=api,
+            stats=stats,
+            full_refresh=settings.full_refresh,
+            page_limit=settings.page_limit,
+            max_rescans=settings.max_rescans,
+            max_delete_share=settings.max_delete_share,
+            started=scan,
+        )
+        summary.rows_written = _extract_and_load(
+            pipeline,
+            source,
+            stats,
+            refresh="drop_resources" if settings.full_refresh else None,
+        )
+        summary.refetched = len(set(stats.conflict_ids))
+        if stats.conflict_ids:
+            # Contacts that changed again after this run emitted them: load their
+            # current version now (one load never carries two versions of a row).
+            follow_up_stats = SyncStats()
+            follow_up = lynkist_source(
+                settings.base_url,
+                settings.api_key,
+                client=api,
+                stats=follow_up_stats,
+                only_ids=sorted(set(stats.conflict_ids)),
+            )
+            summary.rows_written += _extract_and_load(pipeline, follow_up, follow_up_stats)
+    except PipelineStepFailed as exc:
+        cause = _root_cause(exc, settings.destination)
+        if cause is not exc:
+            raise cause from None
+        raise SyncError(_step_message(exc)) from exc
+    if settings.create_views:
+        summary.views = _refresh_views(pipeline)
 
 
 def _step_message(exc: PipelineStepFailed) -> str:

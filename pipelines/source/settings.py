@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
-from dlt.common.schema.typing import TColumnSchema
 
 from transforms.contact import NULLABLE_FIELDS, PAGE_LIMIT_MAX
+
+if TYPE_CHECKING:  # dlt is imported on use (see pipelines.source.quick)
+    from dlt.common.schema.typing import TColumnSchema
 
 SOURCE_NAME: Final = "lynkist"
 TABLE_NAME: Final = "contacts"

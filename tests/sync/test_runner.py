@@ -225,9 +225,18 @@ def test_a_sync_with_no_change_runs_no_load(sb: SandboxServer, tmp_path: Path) -
     sb.admin.seed("acme", 30, seed=23)
     settings = sync_settings(sb, tmp_path / "w.duckdb")
     assert run_sync(settings).new == 30
+    first_trace = make_pipeline(settings).last_trace
+    assert first_trace is not None
 
+    summary = run_sync(settings)  # the quick start: dlt is not run at all
+    assert (summary.unchanged, summary.rows_written) == (30, 0)
+    last_trace = make_pipeline(settings).last_trace
+    assert last_trace is not None and last_trace.started_at == first_trace.started_at
+
+    settings.quick_start = False  # inside dlt's extract from the start: extracted, not loaded
     summary = run_sync(settings)
     assert (summary.unchanged, summary.rows_written) == (30, 0)
+    assert "extract" in _steps(settings)
     assert "load" not in _steps(settings)
     assert "normalize" not in _steps(settings)
     pipeline = make_pipeline(settings)
@@ -235,6 +244,7 @@ def test_a_sync_with_no_change_runs_no_load(sb: SandboxServer, tmp_path: Path) -
     assert not pipeline.list_normalized_load_packages()
 
     _change_things(sb, updates=1, archives=0, creates=0)
+    settings.quick_start = True
     assert run_sync(settings).rows_written == 1
     assert "load" in _steps(settings)
     assert_warehouse_matches_server(tmp_path / "w.duckdb", sb)
