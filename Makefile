@@ -27,8 +27,10 @@ demo: install
 test-prereqs:
 	@sh .ci/ensure-chromium
 
+# One pytest worker per core (pytest-xdist), a test file per worker at a time: module fixtures
+# are built once. `make test PYTEST_ARGS="-n 0"` runs in one process.
 test: install test-prereqs
-	$(RUN) pytest -m "not chaos" $(PYTEST_ARGS)
+	$(RUN) pytest -m "not chaos" -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(RUN) ruff check .

@@ -64,7 +64,6 @@ class NotTextError(ValueError):
 #: Leading bytes of binary files people pick instead of the CSV they meant.
 _ZIP_MAGIC: Final = b"PK\x03\x04"
 _OLE2_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls
-#: Share of control characters (other than tab, CR, LF, FF) above which text is binary.
 #: Share of control characters (NUL included) above which bytes are binary, not a text export.
 #: High on purpose: a real export may carry a stray NUL or escape code in a cell, and such a file
 #: must still load row for row; binaries without a known signature are mostly control bytes.
@@ -246,7 +245,8 @@ def read_export(
 
     Raises:
         EmptyExportError: The export has no header row.
-        NotTextError: The file is a workbook, an archive or other binary data.
+        NotTextError: The file is a workbook, an archive or other binary data, or its
+            byte-order mark names a codec its bytes do not follow.
         ValueError: A forced ``encoding`` cannot decode the file (the message says so).
         OSError: The path cannot be read.
     """
@@ -259,6 +259,13 @@ def read_export(
         try:
             text = data.decode(used_encoding)
         except (UnicodeDecodeError, LookupError) as exc:
+            if encoding is None:
+                # only a byte-order mark commits to a codec that can then fail: the file says it
+                # is UTF-16/32 text and is not (truncated or damaged)
+                raise NotTextError(
+                    f"the file starts like {used_encoding} text but is not valid {used_encoding} "
+                    f"({exc}) — it is damaged or cut short; export it again"
+                ) from None
             raise ValueError(
                 f"cannot decode the export as {used_encoding}: {exc}; leave the encoding out to "
                 "detect it"

@@ -222,6 +222,16 @@ def _sync_settings(settings: PushSettings) -> SyncSettings:
     )
 
 
+def _client(settings: PushSettings, *, max_concurrency: int | None = None) -> LynkistClient:
+    """A client for the push's API, at the push's concurrency unless told otherwise."""
+    return LynkistClient(
+        settings.base_url,
+        settings.api_key,
+        timeout=settings.timeout,
+        max_concurrency=max_concurrency or settings.max_concurrency,
+    )
+
+
 def _warehouse(settings: PushSettings) -> Warehouse:
     warehouse = warehouse_of(_sync_settings(settings))
     try:
@@ -252,9 +262,7 @@ def _check_same_tenant(
     otherwise), or every matched row would be a PATCH of another tenant's contact."""
     if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
         return
-    with LynkistClient(
-        settings.base_url, settings.api_key, timeout=settings.timeout, max_concurrency=4
-    ) as client:
+    with _client(settings, max_concurrency=4) as client:
         try:
             check_same_tenant(client, load_fingerprints(pipeline))
         except ForeignMirrorError as exc:
@@ -325,12 +333,7 @@ def _learn_created_ids(
         return _Learned("scan", summary.requests, synced=True)
     planned = {row.row_number: row for row in plan.rows}
     rows = [planned[r.row_number] for r in missing if r.row_number in planned]
-    with LynkistClient(
-        settings.base_url,
-        settings.api_key,
-        timeout=settings.timeout,
-        max_concurrency=settings.max_concurrency,
-    ) as client:
+    with _client(settings) as client:
         found = find_existing_contacts(
             client, rows, match_on=match_on, default_region=settings.default_region, scan=False
         )
@@ -358,12 +361,7 @@ def _settle_previous(
     note("settle", 0, 0)
     grace = settings.timeout if settings.inflight_grace_s is None else settings.inflight_grace_s
     log.info("%d bulk calls of an earlier push are unresolved: looking their rows up", len(calls))
-    with LynkistClient(
-        settings.base_url,
-        settings.api_key,
-        timeout=settings.timeout,
-        max_concurrency=settings.max_concurrency,
-    ) as client:
+    with _client(settings) as client:
         return settle_previous(client, calls, grace_s=grace, default_region=settings.default_region)
 
 
@@ -622,12 +620,7 @@ def run_push(
 
         # An interruption (Ctrl-C, SIGTERM) propagates from here with the journal untouched:
         # the calls it cut short are settled by the next push.
-        with LynkistClient(
-            settings.base_url,
-            settings.api_key,
-            timeout=settings.timeout,
-            max_concurrency=settings.max_concurrency,
-        ) as client:
+        with _client(settings) as client:
             execution: Execution = execute_plan(
                 client,
                 plan,

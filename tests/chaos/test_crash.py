@@ -25,7 +25,7 @@ from pipelines.client import LynkistClient
 from pipelines.sink import PushSettings, run_push
 from pipelines.sink.push import inflight_journal_path
 from pipelines.source.runner import run_sync
-from tests.chaos.conftest import report
+from tests.chaos.figures import report
 from tests.chaos.test_scan_race import live_marked_deleted
 from tests.sink.conftest import create_contacts, live_contacts, write_calls
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings

@@ -15,7 +15,7 @@ from lynkist_sandbox import SandboxServer
 from pipelines.cli import main
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.source.runner import run_sync
-from tests.chaos.conftest import fault_counts, report
+from tests.chaos.figures import fault_counts, report
 from tests.sink.conftest import live_contacts, write_calls
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 from tests.sync.test_process import Driver, _clean_env

@@ -13,7 +13,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistError
 from pipelines.sink import PushReport, PushSettings, run_push
-from tests.chaos.conftest import fault_counts, report
+from tests.chaos.figures import fault_counts, report
 from tests.chaos.seeds import CLIENT_TIMEOUT, QUICK_SEEDS, faults_for, seed_params
 from tests.sink.conftest import write_calls
 

@@ -10,7 +10,7 @@ import pytest
 
 from lynkist_sandbox import SandboxServer
 from pipelines.source.runner import SyncSettings, run_sync
-from tests.chaos.conftest import fault_counts, report
+from tests.chaos.figures import fault_counts, report
 from tests.chaos.seeds import CHAOS_SEEDS, QUICK_SEEDS
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 

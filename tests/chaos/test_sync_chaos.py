@@ -10,7 +10,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient, LynkistError
 from pipelines.source.runner import SyncSettings, SyncSummary, run_sync
-from tests.chaos.conftest import fault_counts, report
+from tests.chaos.figures import fault_counts, report
 from tests.chaos.seeds import CLIENT_TIMEOUT, faults_for, seed_params
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings, warehouse_frame
 

@@ -166,3 +166,11 @@ def test_arbitrary_bytes_never_crash_and_lose_nothing(data: bytes, region: str |
     result = clean_contacts(apply_mapping(df, mapping), default_region=region)
     cleaned_partition(result, len(df))
     assert_results_csv_is_formula_safe(result)
+
+
+@pytest.mark.parametrize("bom", [b"\xfe\xff", b"\xff\xfe", b"\xff\xfe\x00\x00"])
+def test_a_damaged_file_behind_a_utf16_or_utf32_mark_is_refused_as_not_text(bom: bytes) -> None:
+    # found by the fuzz test: an odd byte after a UTF-16 BOM escaped as a bare ValueError whose
+    # message told the user to leave out an encoding they had not given
+    with pytest.raises(NotTextError, match="damaged or cut short"):
+        read_export(bom + b"\x00a\x00,\x00")

@@ -1,8 +1,9 @@
 """Figures of the chaos suites: every test adds what it did, the session prints the totals.
 
 Each chaos test prints a one-line summary (``pytest -s`` shows it) and records the same numbers
-in :data:`FIGURES`; the terminal summary adds them up (seeds, faults injected by kind, kills,
-rows lost or duplicated) so the closing note can quote one run.
+in :data:`FIGURES`; the terminal summary (``tests/conftest.py``) adds them up (seeds, faults
+injected by kind, kills, rows lost or duplicated) so the closing note can quote one run. Under
+pytest-xdist each worker hands its figures to the controller, which prints the sum.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 from lynkist_sandbox import SandboxServer
 
@@ -31,6 +30,22 @@ class Figures:
             self.seeds.add((suite, seed))
         for name, value in counts.items():
             self.counts[f"{suite}.{name}"] += value
+
+    def to_json(self) -> dict[str, Any]:
+        """The figures as plain JSON types (how an xdist worker hands them over)."""
+        return {
+            "tests": dict(self.tests),
+            "seeds": sorted(self.seeds),
+            "faults": dict(self.faults),
+            "counts": dict(self.counts),
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add figures from :meth:`to_json` of another process."""
+        self.tests.update(data["tests"])
+        self.seeds.update((suite, seed) for suite, seed in data["seeds"])
+        self.faults.update(data["faults"])
+        self.counts.update(data["counts"])
 
     def lines(self) -> list[str]:
         out = [
@@ -67,11 +82,3 @@ def report(suite: str, *, seed: int | None, faults: Counter[str], **counts: Any)
     parts.append("faults=" + (",".join(f"{k}:{v}" for k, v in sorted(faults.items())) or "0"))
     parts.extend(f"{k}={v}" for k, v in counts.items())
     print(f"\n[chaos {suite}] " + " ".join(parts))
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES.tests:
-        return
-    terminalreporter.section("chaos figures")
-    for line in FIGURES.lines():
-        terminalreporter.write_line(line)
