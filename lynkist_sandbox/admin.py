@@ -79,6 +79,12 @@ class PlantBody(_Strict):
     contacts: list[dict[str, Any]] = Field(max_length=10_000)
 
 
+class UpdatesBody(_Strict):
+    tenant: str = "acme"
+    # contact id -> the fields to change, exactly as a PATCH body (validated as one)
+    updates: dict[str, dict[str, Any]] = Field(max_length=10_000)
+
+
 class NoteBody(_Strict):
     tenant: str = "acme"
     body: str = Field(min_length=1, max_length=10_000)
@@ -227,6 +233,29 @@ def reset(request: Request) -> dict[str, Any]:
     """Delete contacts, idempotency keys, logs, hooks and webhook deliveries."""
     _state(request).reset()
     return {"reset": True}
+
+
+@router.post("/updates")
+def apply_updates(request: Request, body: UpdatesBody) -> dict[str, Any]:
+    """Change many contacts in one call, as that many ``PATCH /contacts/{id}`` would: each is
+    validated as a PATCH body, committed on its own and emits its own ``contact.updated``.
+
+    For driving webhook receivers at rates one process cannot serve PATCH requests at; the
+    answer maps each changed id to its new ``updated_at`` (its commit time), unknown or
+    archived ids to null.
+    """
+    state = _state(request)
+    _check_tenant(state, body.tenant)
+    try:
+        changes = {cid: ContactUpdate.model_validate(f) for cid, f in body.updates.items()}
+    except ValidationError as exc:
+        raise HTTPException(422, describe_errors(exc)) from None
+    service: ContactService = request.app.state.service
+    committed: dict[str, str | None] = {}
+    for contact_id, update in changes.items():
+        contact = service.update(body.tenant, contact_id, update)
+        committed[contact_id] = contact["updated_at"] if contact else None
+    return {"updated": committed}
 
 
 def _add_activity(

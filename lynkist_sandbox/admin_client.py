@@ -135,6 +135,16 @@ class SandboxAdmin:
         )
         return result
 
+    def update_many(
+        self, updates: dict[str, dict[str, Any]], tenant: str = "acme"
+    ) -> dict[str, str | None]:
+        """Change many contacts in one call (each as its own PATCH, each emitting its own
+        ``contact.updated``); returns id -> new ``updated_at`` (None: no live contact)."""
+        result: dict[str, str | None] = self._call(
+            "POST", "/updates", json={"tenant": tenant, "updates": updates}
+        )["updated"]
+        return result
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

@@ -1,8 +1,9 @@
 """The listener's applier: spooled events → warehouse, in micro-batches, holding the lock briefly.
 
-A background thread flushes every ``flush_interval`` seconds, or as soon as ``batch_events``
-events wait. One flush: take the oldest pending events from the spool, take the warehouse's lock
-(waiting a bounded time while a sync holds it), complete whatever a killed run left behind,
+A background thread flushes as soon as events wait, at most once per ``flush_interval`` seconds
+(start to start), and at once when ``batch_events`` events wait. One flush: take the oldest
+pending events from the spool, take the warehouse's lock (waiting a bounded time while a sync
+holds it), complete whatever a killed run left behind,
 load ``contact_events`` and the touched contacts in one dlt load, refresh the views the first
 time, release the lock, then mark the events applied in the spool. A crash anywhere before the
 last step replays the batch on restart; both tables merge on their keys, so a replay writes
@@ -12,6 +13,7 @@ the same rows again rather than new ones.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,9 @@ from pipelines.source.settings import TABLE_NAME
 from pipelines.source.stats import SyncStats
 
 log = logging.getLogger(__name__)
+
+#: Shortest pause between two flushes: the warehouse is free for readers at least this long.
+MIN_GAP_S = 0.2
 
 
 @dataclass
@@ -68,7 +73,8 @@ class ApplierSettings:
 
     Attributes:
         warehouse: The warehouse (and API) settings shared with ``lynkist sync``.
-        flush_interval: Seconds between flushes.
+        flush_interval: Least seconds between two flushes' starts (an event waits at most this
+            long for its flush to start, less when a flush is not already recent).
         batch_events: Flush sooner once this many events wait; also the most per flush.
         trust_payload: Apply payloads (ordering guard) instead of fetching contacts.
         lock_wait_s: How long a flush waits for the warehouse lock before trying later.
@@ -106,6 +112,39 @@ def describe(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def next_flush_due(
+    last_start: float,
+    last_end: float,
+    *,
+    waiting: int,
+    backlog: bool,
+    interval: float,
+    batch_events: int,
+) -> float | None:
+    """When the next flush may start (monotonic seconds); None while no event is known to wait.
+
+    A flush starts as soon as events wait, at most once per ``interval`` counted from the
+    previous flush's start — not its end, so a flush's own duration does not add a whole
+    interval to every event's wait — and at once when ``batch_events`` wait or the previous
+    flush left a backlog; never sooner than :data:`MIN_GAP_S` after the previous one ended, so
+    readers get the warehouse between flushes.
+
+    Args:
+        last_start: When the previous flush started (``-inf``: none yet).
+        last_end: When it ended.
+        waiting: Events stored since it started.
+        backlog: It took a full batch (more are probably pending).
+        interval: The least time between two flushes' starts.
+        batch_events: A full batch.
+    """
+    free = last_end + MIN_GAP_S
+    if backlog or waiting >= batch_events:
+        return free
+    if waiting > 0:
+        return max(last_start + interval, free)
+    return None
+
+
 class Applier:
     """Flushes the spool into the warehouse from one background thread.
 
@@ -130,16 +169,22 @@ class Applier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
+        # events stored since the last flush began (a flush resets it before reading its batch,
+        # so an event is either in that batch or counted here)
         self._pending_hint = 0
+        self._hint_lock = threading.Lock()
         self._views_done = False
         self._client: LynkistClient | None = None
 
     # -- wiring ----------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """One more event was stored: flush early once enough are waiting."""
-        self._pending_hint += 1
-        if self._pending_hint >= self.settings.batch_events:
+        """One more event was stored: wake the flushing thread when the first one starts
+        waiting (it flushes once the interval allows) and when a whole batch waits."""
+        with self._hint_lock:
+            self._pending_hint += 1
+            wake = self._pending_hint in (1, self.settings.batch_events)
+        if wake:
             self._wake.set()
 
     def health(self) -> dict[str, Any]:
@@ -181,24 +226,39 @@ class Applier:
 
     def _run(self) -> None:
         interval = self.settings.flush_interval
-        delay, failed_in_row = 0.0, 0  # the spool's backlog from a previous run goes first
+        # the spool's backlog from a previous run goes first
+        last_start = last_end = -math.inf
+        backlog, failed_in_row = True, 0
         while not self._stop.is_set():
-            self._wake.wait(delay)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
+            with self._hint_lock:
+                waiting = self._pending_hint
+            due = next_flush_due(
+                last_start,
+                last_end,
+                waiting=waiting,
+                backlog=backlog,
+                interval=interval,
+                batch_events=self.settings.batch_events,
+            )
+            if failed_in_row:
+                # Mostly a reader holding the DuckDB file for a moment: retry soon, then back
+                # off to the flush interval.
+                due = last_end + min(interval, 0.05 * 2**failed_in_row)
+            wait = interval if due is None else due - time.monotonic()
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+                continue
+            last_start = time.monotonic()
             try:
-                while self.flush().events >= self.settings.batch_events:
-                    pass  # a backlog: keep going without waiting
-                delay, failed_in_row = interval, 0
+                backlog = self.flush().events >= self.settings.batch_events
+                failed_in_row = 0
             except Exception as exc:  # keep listening: the events stay spooled for a retry
                 self.totals.failures += 1
                 self.totals.last_error = describe(exc)
                 log.error("flush failed (events stay in the spool): %s", self.totals.last_error)
-                # Mostly a reader holding the DuckDB file for a moment: retry soon, then back
-                # off to the flush interval.
                 failed_in_row += 1
-                delay = min(interval, 0.05 * 2**failed_in_row)
+            last_end = time.monotonic()
 
     # -- one flush -------------------------------------------------------------------------
 
@@ -223,7 +283,8 @@ class Applier:
         """
         with self._flush_lock:
             started = time.monotonic()
-            self._pending_hint = 0
+            with self._hint_lock:
+                self._pending_hint = 0
             batch = self.spool.pending(self.settings.batch_events)
             result = FlushResult()
             if not batch:

@@ -362,3 +362,38 @@ def test_notes_and_communications_are_recorded_and_delivered(receivers: list[Rec
     assert events["contact.communication_added"]["data"] == call
     assert call["communication"]["channel"] == "call"
     assert call["communication"]["subject"] == "renewal"
+
+
+def test_bulk_updates_commit_and_emit_one_event_each(receivers: list[Receiver]) -> None:
+    from lynkist_sandbox import SandboxConfig, SandboxServer
+
+    receiver = make(receivers)
+    config = SandboxConfig(webhook_urls=[receiver.url], webhook_secret=SECRET)
+    with SandboxServer(config) as sb:
+        assert sb.state is not None
+        key = sb.keys["acme"]["rw"]
+        with httpx.Client(
+            base_url=f"{sb.base_url}/api/v1/public", headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            a, b = (api.post("/contacts", json={"first_name": n}).json() for n in ("A", "B"))
+            api.delete(f"/contacts/{b['id']}")
+            assert sb.state.webhooks.flush(10)
+            receiver.requests.clear()
+            committed = sb.admin.update_many(
+                {a["id"]: {"job_title": "CTO"}, b["id"]: {"job_title": "gone"}}
+            )
+            assert api.get(f"/contacts/{a['id']}").json()["job_title"] == "CTO"
+        assert committed == {a["id"]: api_updated_at(sb, a["id"]), b["id"]: None}
+        with pytest.raises(httpx.HTTPStatusError) as bad:
+            sb.admin.update_many({a["id"]: {"first_name": None}})  # not nullable: as PATCH
+        assert bad.value.response.status_code == 422
+        assert sb.state.webhooks.flush(10)
+    events = [r["event"] for r in receiver.requests if r["event"]]
+    assert [(e["event"], e["data"]["id"]) for e in events] == [("contact.updated", a["id"])]
+    assert events[0]["occurred_at"] == committed[a["id"]]
+    assert events[0]["data"]["job_title"] == "CTO"
+
+
+def api_updated_at(sb: Any, contact_id: str) -> str:
+    (contact,) = [c for c in sb.admin.contacts("acme") if c["id"] == contact_id]
+    return str(contact["updated_at"])
