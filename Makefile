@@ -12,8 +12,12 @@ PYTEST_ARGS ?=
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-extras
+# Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set (as on some CI images)
+# every `lynkist` process would otherwise recompile dlt, pandas and friends, about doubling
+# start-up CPU.
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --all-extras --compile-bytecode
+	$(VENV)/bin/python -m compileall -q pipelines transforms lynkist_sandbox benchmarks
 	@touch $@
 
 install: $(VENV)/.synced
