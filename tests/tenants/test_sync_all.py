@@ -7,6 +7,8 @@ Real parts: the command line in process, the shared sandbox on loopback (tenants
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -176,3 +178,36 @@ def test_all_on_postgres(
     for tenant, dataset in (("acme", f"a_{suffix}"), ("globex", f"g_{suffix}")):
         pipeline = make_pipeline(SyncSettings(destination="postgres", dataset=dataset))
         assert_warehouse_matches_server(pipeline, sb, tenant)
+
+
+def test_all_in_a_fresh_process_imports_once_for_every_tenant_thread(
+    tenants_env: SandboxServer, tmp_path: Path
+) -> None:
+    """The real command, in a new interpreter: tenant threads start before dlt/pandas are loaded.
+
+    Found by ``make bench`` (50 tenants): since a no-change sync never imports dlt or pandas,
+    the tenant threads imported them at the same moment and some failed with "partially
+    initialized module 'pandas'". In process (the other tests) they are already imported.
+    """
+    sb = tenants_env
+    sb.admin.seed("acme", 150, seed=5)
+    names = [f"t{i}" for i in range(8)]
+    config = tmp_path / "lynkist.toml"
+    config.write_text(
+        f'[defaults]\nduckdb = "warehouse.duckdb"\nbase_url = "{sb.base_url}"\n'
+        "max_concurrency = 16\n"
+        + "".join(f'[[tenants]]\nname = "{n}"\napi_key_env = "ACME_LYNKIST_KEY"\n' for n in names)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "sync", "--all", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["tenant"], r["status"], r.get("error")) for r in rows] == [
+        (n, "ok", None) for n in names
+    ], done.stderr
+    assert done.returncode == 0 and all(r["new"] == 150 for r in rows)
