@@ -19,7 +19,8 @@ from pipelines.cli import ON_INTERRUPT
 from pipelines.source.runner import run_sync, warehouse_of
 from pipelines.warehouse import lock_path
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings
-from tests.sync.test_process import Driver, _clean_env, _wait_for
+from tests.sync.test_process import Driver, _clean_env
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize(
@@ -38,9 +39,9 @@ def test_sync_signalled_mid_scan_prints_one_line_and_the_next_sync_completes(
     victim = Driver(["sync", "--duckdb", str(db), "--base-url", sb.base_url], cwd=tmp_path, env=env)
     lock = lock_path(warehouse_of(settings))
     victim.go()
-    _wait_for(lambda: lock.exists() and lock.read_text() == f"{victim.proc.pid} sync", "the lock")
+    wait_until(lambda: lock.exists() and lock.read_text() == f"{victim.proc.pid} sync", "the lock")
     # well into the scan: page requests have been answered
-    _wait_for(lambda: len(sb.admin.requests()) >= 2, "the first pages")
+    wait_until(lambda: len(sb.admin.requests()) >= 2, "the first pages")
     time.sleep(0.2)
     assert victim.proc.poll() is None
     victim.proc.send_signal(signum)

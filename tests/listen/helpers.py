@@ -21,6 +21,7 @@ import httpx
 
 from lynkist_sandbox import SandboxConfig, SandboxServer
 from pipelines.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from tests.waiting import wait_until
 
 SECRET = "whsec_listen_tests"
 STARTUP_TIMEOUT_S = 60.0
@@ -124,15 +125,6 @@ def listening(sandbox: SandboxServer, db: Path, port: int, *extra: str) -> Itera
             listener.stop()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    """Poll ``check`` until true (a bounded wait on an outside process, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """Run ``sql`` on the warehouse file read-only (as a notebook between flushes would)."""
     with duckdb.connect(str(db), read_only=True) as con:
@@ -192,4 +184,4 @@ def wait_applied(listener: Listener, n: int, timeout: float = 120.0) -> None:
         health = listener.health()
         return bool(health["applied_events"] >= n and health["queue_depth"] == 0)
 
-    wait_until(done, timeout, f"{n} applied events")
+    wait_until(done, f"{n} applied events", timeout=timeout)

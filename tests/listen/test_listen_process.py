@@ -21,9 +21,9 @@ from tests.listen.helpers import (
     free_port,
     query,
     wait_applied,
-    wait_until,
 )
 from tests.sync.helpers import assert_warehouse_matches_server
+from tests.waiting import wait_until
 
 
 def _api(sb: SandboxServer) -> httpx.Client:
@@ -100,8 +100,8 @@ def test_listener_waits_for_a_running_sync_and_both_succeed(tmp_path: Path) -> N
         sync = _sync(sb, db)
         wait_until(
             lambda: any(r["path"].endswith("/contacts") for r in sb.admin.requests()),
-            120,
             "the sync's first page",
+            timeout=120,
         )
         targets = [c["id"] for c in sb.admin.contacts()[:20]]
         for n, contact_id in enumerate(targets):

@@ -20,6 +20,7 @@ from lynkist_sandbox.faults import (
     is_write,
 )
 from tests.sandbox.serving import serve
+from tests.waiting import wait_until
 
 API = "/api/v1/public/contacts"
 
@@ -317,9 +318,7 @@ def test_commit_delay_commits_after_the_client_has_gone() -> None:
                 client.post(API, json={"first_name": "Ada"})
         # the client and its connection are closed now; the server has not committed yet
         assert h.commits == []
-        deadline = time.monotonic() + 10
-        while not h.commits and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: h.commits, "the delayed commit", timeout=10)
         assert h.commits == [{"first_name": "Ada"}]
         with httpx.Client(base_url=url, timeout=5) as client:
             started = time.monotonic()

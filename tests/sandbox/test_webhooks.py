@@ -22,6 +22,7 @@ from pipelines.webhooks import (
     WebhookVerificationError,
     verify,
 )
+from tests.waiting import wait_until
 
 SECRET = "whsec_sandbox_test_91ab"
 CONTACT = {
@@ -109,13 +110,6 @@ def make(receivers: list[Receiver], **kwargs: Any) -> Receiver:
     receiver = Receiver(**kwargs)
     receivers.append(receiver)
     return receiver
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def test_events_are_delivered_signed_and_verifiable(receivers: list[Receiver]) -> None:
@@ -221,7 +215,8 @@ def test_a_slow_receiver_never_blocks_emit(receivers: list[Receiver]) -> None:
     dispatcher = WebhookDispatcher([receiver.url], SECRET).start()
     try:
         dispatcher.emit("contact.created", "acme", CONTACT)
-        wait_until(lambda: len(receiver.requests) >= 1)  # the receiver now sits on a request
+        # the receiver now sits on a request
+        wait_until(lambda: len(receiver.requests) >= 1, "a request at the receiver", timeout=10)
         for _ in range(20):
             dispatcher.emit("contact.updated", "acme", CONTACT)
         # All 21 emits returned while the receiver had answered nothing.
@@ -242,7 +237,7 @@ def test_stop_is_quick_even_with_retries_pending(receivers: list[Receiver]) -> N
     workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("lynkist-")]
     assert workers
     dispatcher.emit("contact.created", "acme", CONTACT)
-    wait_until(lambda: receiver.answered >= 1)
+    wait_until(lambda: receiver.answered >= 1, "an answered delivery", timeout=10)
     dispatcher.stop(timeout=5)
     # The workers left their 60 s backoff wait instead of sitting it out.
     assert not any(t.is_alive() for t in workers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from pipelines.sink import PushSettings
 from pipelines.sink.push import inflight_journal_path
 from tests.sink.conftest import assert_no_duplicates, live_contacts
 from tests.sync.test_process import Driver, _clean_env
+from tests.waiting import wait_until
 
 #: How long the sandbox holds each write before committing it.
 COMMIT_DELAY_MS = 12000
@@ -51,14 +51,6 @@ def _push_args(sb: SandboxServer, export: Path, db: Path, *extra: str) -> list[s
         sb.base_url,
         *extra,
     ]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def bulk_answered(sb: SandboxServer) -> int:
@@ -108,7 +100,7 @@ def _interrupt_then_rerun(
 ) -> None:
     victim.go()
     # the journal appears just before the first bulk call is sent; then ~1 s into the calls
-    wait_for(lambda: journal.exists() or victim.proc.poll() is not None, "the first bulk call")
+    wait_until(lambda: journal.exists() or victim.proc.poll() is not None, "the first bulk call")
     time.sleep(1.0)
     assert victim.proc.poll() is None, victim.finish()
     interrupt(victim, how)
@@ -130,7 +122,7 @@ def _interrupt_then_rerun(
     assert code == 0, err
     summary = json.loads(out)
     # every bulk call, the victim's two delayed ones included, has been handled by now
-    wait_for(
+    wait_until(
         lambda: bulk_answered(sb) >= 2 + summary["bulk_calls"],
         "the interrupted run's delayed commits",
         timeout=COMMIT_DELAY_MS / 1000 + 30,

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from pipelines.client import LynkistClient
 from pipelines.source.runner import SyncSettings, run_sync, warehouse_of
 from pipelines.warehouse import DEFAULT_DUCKDB_FILE, lock_path
 from tests.sync.helpers import assert_warehouse_matches_server, sync_settings
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 # Imports first (seconds on a busy machine), then waits for "go" on stdin, then runs the CLI:
@@ -58,14 +58,6 @@ class Driver:
         return self.proc.returncode, out, err
 
 
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 def _clean_env() -> dict[str, str]:
     return {
         k: v
@@ -92,7 +84,7 @@ def test_concurrent_sync_fails_fast_and_corrupts_nothing(sb: SandboxServer, tmp_
     lock = lock_path(warehouse_of(SyncSettings(duckdb_path=tmp_path / DEFAULT_DUCKDB_FILE)))
 
     first.go()
-    _wait_for(lambda: lock.exists() and lock.read_text() == f"{first.proc.pid} sync", "first lock")
+    wait_until(lambda: lock.exists() and lock.read_text() == f"{first.proc.pid} sync", "first lock")
     second.go()
     code, _, err = second.finish()
     assert first.proc.poll() is None, "the second sync should fail while the first runs"
@@ -147,10 +139,10 @@ def test_kill_9_then_the_next_run_completes(
     lock = lock_path(warehouse_of(settings))
     victim.go()
     if kill_at == "scan":
-        _wait_for(lambda: lock.read_text() == f"{victim.proc.pid} sync", "the victim's lock")
+        wait_until(lambda: lock.read_text() == f"{victim.proc.pid} sync", "the victim's lock")
         time.sleep(0.3)
     else:
-        _wait_for(
+        wait_until(
             lambda: _normalized_package(settings) or victim.proc.poll() is not None,
             "a normalized package",
         )
