@@ -104,18 +104,6 @@ def tenant_settings(config: TenantsConfig, tenant: Tenant, api_key: str, **overr
     )
 
 
-def _import_before_threads() -> None:
-    """Import what a sync loads on first use, here, before the tenant threads start.
-
-    A sync imports dlt and pandas only when it has something to write; threads importing pandas
-    at the same moment fail with "partially initialized module 'pandas'" (Python hands a module
-    still being imported to the second importer when the imports are circular).
-    """
-    import pandas  # noqa: F401
-
-    import pipelines.source.resource  # noqa: F401  (imports dlt)
-
-
 def sync_tenants(
     config: TenantsConfig,
     tenants: Sequence[Tenant],
@@ -161,6 +149,5 @@ def sync_tenants(
 
     if at_once == 1:
         return [run(tenant) for tenant in tenants]
-    _import_before_threads()
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="lynkist-tenant") as pool:
         return list(pool.map(run, tenants))

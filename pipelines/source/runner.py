@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -309,6 +310,24 @@ def _extract_and_load(
     return int(info.row_counts.get(TABLE_NAME, 0))
 
 
+#: Serialises the first import of dlt and pandas between syncs running on threads.
+_IMPORTING = threading.Lock()
+
+
+def _import_dlt_stack() -> None:
+    """Import dlt and pandas (which dlt loads on its own) once, one thread at a time.
+
+    A sync imports them only when it has something to write. Threads importing pandas at the
+    same moment (``sync --all``, a threaded orchestrator) fail with "partially initialized
+    module 'pandas'": Python hands a module still being imported to the second importer when
+    the imports are circular.
+    """
+    with _IMPORTING:
+        import pandas  # noqa: F401
+
+        import pipelines.source.resource  # noqa: F401  (imports dlt)
+
+
 def run_sync(
     settings: SyncSettings,
     *,
@@ -346,6 +365,7 @@ def run_sync(
 
     def pipeline() -> dlt.Pipeline:
         if not opened:
+            _import_dlt_stack()
             opened.append(warehouse.pipeline())
         return opened[0]
 
