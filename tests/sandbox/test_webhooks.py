@@ -75,12 +75,14 @@ class Receiver:
                 if hold is not None:
                     hold.wait(10)
                 status = 500 if index < fail_first else (200 if event is not None else 400)
+                # counted before the bytes go out: the sender can see the answer (and a test
+                # can assert on the count) the moment it is written
+                with receiver._lock:
+                    receiver.answered += 1
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
-                with receiver._lock:
-                    receiver.answered += 1
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
