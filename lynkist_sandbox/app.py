@@ -17,6 +17,7 @@ from lynkist_sandbox import admin, routes
 from lynkist_sandbox.config import SandboxConfig
 from lynkist_sandbox.faults import DroppedResponseLogFilter, FaultInjectionMiddleware
 from lynkist_sandbox.gate import ApiGate
+from lynkist_sandbox.idempotency import KeyInProgressGuard
 from lynkist_sandbox.ratelimit import RateLimitMiddleware
 from lynkist_sandbox.service import ContactService
 from lynkist_sandbox.state import SandboxState
@@ -47,7 +48,8 @@ Where the vendor reference is silent, the sandbox decides:
 - 404 for unknown, archived and other tenants' ids alike (also for ids that are not UUIDs).
 - Idempotency-Key (POST /contacts; POST /bulk only with `--idempotent-bulk`): per tenant, kept
   24 h, at most 255 characters; a replay answers the stored status and body with the header
-  `Idempotent-Replayed: true`; a request rejected by validation stores nothing.
+  `Idempotent-Replayed: true`; a request rejected by validation stores nothing; a repeat while
+  the first with its key is still being processed (e.g. held by `commit_delay_ms`) is a 409.
 - Auth before anything else: 401 (with `WWW-Authenticate: Bearer`) for a missing or unknown key,
   403 for a missing scope, even when the body is malformed too.
 - A trailing slash on any API path is served like the path without it.
@@ -139,7 +141,7 @@ def create_app(
         get_retry_after_style=lambda: sandbox.config.retry_after,
     )
     limited = RateLimitMiddleware(
-        faulty,
+        KeyInProgressGuard(faulty),
         get_limiter=lambda: sandbox.limiter,
         get_retry_after_style=lambda: sandbox.config.retry_after,
     )

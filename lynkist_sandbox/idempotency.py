@@ -4,6 +4,11 @@ The first request with a key runs and its response is kept (per tenant, for the 
 time); a repeat with the same key and the same request gets that response again, without
 running; a repeat with a different request is refused (422). Requests rejected by validation
 store nothing, so a corrected retry with the same key still runs.
+
+A repeat that arrives while the first request with its key is still being processed — queued
+behind ``commit_delay_ms``, or running — is answered 409 at once (:class:`KeyInProgressGuard`),
+as Stripe does: it neither waits for the first nor runs. That is the harsher of the behaviours
+a real server may show, and the one a client must handle (retry later with the same key).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lynkist_sandbox.db import Database
+from lynkist_sandbox.ratelimit import ASGIApp, Receive, Scope, Send, send_json
 
 MAX_KEY_LENGTH = 255
 _PURGE_EVERY = 256
@@ -75,3 +81,45 @@ class IdempotencyStore:
         """Forget every key."""
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM idempotency_keys")
+
+
+IN_PROGRESS_DETAIL = (
+    "A request with this Idempotency-Key is still being processed; retry later with the same key"
+)
+
+
+def _idempotency_key(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"idempotency-key":
+            return bytes(value).decode("latin-1") or None
+    return None
+
+
+class KeyInProgressGuard:
+    """Pure ASGI middleware: 409 for a keyed POST while one with the same key is in progress.
+
+    Sits behind authentication (the tenant is known) and in front of the fault injector, so a
+    request counts as in progress from the moment it is accepted — while ``commit_delay_ms``
+    holds it, too — until its handler has finished (whether or not its client is still there).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self._busy: set[tuple[str, str]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _idempotency_key(scope) if scope["type"] == "http" else None
+        principal = scope.get("state", {}).get("principal")
+        if key is None or scope["method"] != "POST" or principal is None:
+            await self.app(scope, receive, send)
+            return
+        ident = (principal.tenant, key)
+        if ident in self._busy:
+            await send_json(send, 409, {"detail": IN_PROGRESS_DETAIL})
+            return
+        self._busy.add(ident)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._busy.discard(ident)

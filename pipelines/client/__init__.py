@@ -14,6 +14,7 @@ from pipelines.client.concurrency import AdaptiveLimiter, map_bounded
 from pipelines.client.errors import (
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     LynkistAPIError,
     LynkistConfigError,
     LynkistError,
@@ -37,6 +38,7 @@ __all__ = [
     "BadRequestError",
     "BulkResult",
     "ClientStats",
+    "ConflictError",
     "ContactPage",
     "ContactPaginator",
     "LynkistAPIError",

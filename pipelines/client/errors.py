@@ -12,6 +12,8 @@ contains the API key (the client redacts it from anything the server echoes back
      │    ├── AuthenticationError      401 the API key was rejected
      │    ├── PermissionDeniedError    403 the key lacks contacts:read / contacts:write
      │    ├── NotFoundError            404 no such contact (or another tenant's)
+     │    ├── ConflictError            409 a request with the same Idempotency-Key is still
+     │    │                            being processed (retried: a later try replays it)
      │    ├── ValidationError          422 field-level details in ``.field_errors``
      │    ├── RateLimitError           429 still throttled when the retry budget ran out
      │    └── ServerError              5xx still failing when the retry budget ran out
@@ -32,6 +34,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "ConflictError",
     "LynkistAPIError",
     "LynkistConfigError",
     "LynkistError",
@@ -184,6 +187,14 @@ class NotFoundError(LynkistAPIError):
     hint = "not found (no such contact, archived, or another tenant's)"
 
 
+class ConflictError(LynkistAPIError):
+    """409: a request with the same ``Idempotency-Key`` is still being processed (Stripe's
+    semantics); still answered when the retry budget ran out. Resending with the same key is
+    safe: once the first finishes, the server replays its answer."""
+
+    hint = "an earlier request with the same Idempotency-Key is still being processed"
+
+
 class ValidationError(LynkistAPIError):
     """422: the API rejected field values.
 
@@ -318,6 +329,7 @@ _BY_STATUS: dict[int, type[LynkistAPIError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    409: ConflictError,
     422: ValidationError,
     429: RateLimitError,
 }

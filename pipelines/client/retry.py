@@ -7,7 +7,8 @@ already have applied would duplicate it:
 request                                         retried on
 =============================================  ==========================================
 GET, POST /search, PATCH, DELETE                429, 5xx, timeouts, connection errors
-POST /contacts with an ``Idempotency-Key``      same (the server replays the first answer)
+POST /contacts with an ``Idempotency-Key``      same (the server replays the first answer),
+                                                and 409 (the same key still in progress)
 POST /contacts without a key, POST /bulk        429, and connect failures (never sent);
                                                 anything after sending → OutcomeUnknownError
 any                                             never 400/401/403/404/422
@@ -37,6 +38,7 @@ import httpx
 import tenacity
 
 from pipelines.client.errors import (
+    ConflictError,
     LynkistError,
     LynkistTransportError,
     OutcomeUnknownError,
@@ -74,11 +76,13 @@ def is_retryable(error: BaseException) -> bool:
         error: The exception raised by the attempt.
 
     Returns:
-        True for 429, 5xx and transport errors, except :class:`OutcomeUnknownError`.
+        True for 429, 5xx and transport errors, except :class:`OutcomeUnknownError`; and for
+        409, which only a keyed request gets (its key is still in progress on the server:
+        nothing was done by this attempt, and a later one replays the first answer).
     """
     if isinstance(error, OutcomeUnknownError):
         return False
-    return isinstance(error, RateLimitError | ServerError | LynkistTransportError)
+    return isinstance(error, RateLimitError | ServerError | ConflictError | LynkistTransportError)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

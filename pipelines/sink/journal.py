@@ -3,7 +3,9 @@
 
 The journal records every ``POST /contacts/bulk`` before it is sent —
 when, with which rows — and forgets it only once its outcome is known (an answer, or a lookup
-of its rows after a lost answer). Whatever ends a push — ``kill -9``, Ctrl-C once or twice,
+of its rows after a lost answer). Single creates (``POST /contacts``, see
+:mod:`pipelines.sink.cost`) are recorded the same way, each row with the ``Idempotency-Key`` it
+is sent with, before any of them is sent. Whatever ends a push — ``kill -9``, Ctrl-C once or twice,
 SIGTERM — the calls it left unresolved stay in the journal, whoever holds the lock: a server may
 still commit such a call seconds later (it was already queued). The next push settles them
 first (:func:`pipelines.sink.reconcile.settle_previous`): it looks their rows up until every one
@@ -31,15 +33,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JournalRow:
-    """One row of a bulk call: its match key and the create payload that was sent."""
+    """One row of a recorded call: its match key, the create payload that was sent, and the
+    ``Idempotency-Key`` it was sent with (single creates; ``None`` for a bulk row)."""
 
     match_key: str | None
     payload: dict[str, Any]
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
 class InflightCall:
-    """A bulk call sent and not yet resolved.
+    """A call sent and not yet resolved.
 
     Attributes:
         call_id: Identifies the call in the journal.
@@ -56,13 +60,22 @@ class InflightCall:
     rows: tuple[JournalRow, ...] = field(default_factory=tuple)
     pid: int | None = None
 
+    @property
+    def keyed(self) -> bool:
+        """Single creates, each row with its idempotency key (they can be sent again)."""
+        return bool(self.rows) and all(row.idempotency_key for row in self.rows)
+
+
+def _blind(call_id: str) -> dict[str, Any]:
+    # A call whose rows cannot be read: treated as sent just now (its grace is waited out).
+    return {"call_id": call_id, "sent_at": time.time(), "match_on": "", "rows": []}
+
 
 class InflightJournal:
-    """Bulk calls sent and not yet resolved, durable across crashes and interruptions.
+    """Calls sent and not yet resolved, durable across crashes and interruptions.
 
-    Every change is a read-modify-write of one JSON file under an ``flock`` of a side file (so
-    a straggling worker thread of an interrupted process and the next run never lose each
-    other's records), written to a temporary file, fsynced and renamed over the journal.
+    An append-only log under an ``flock`` of a side file (so a straggling worker thread of an
+    interrupted process and the next run never lose each other's records).
 
     Args:
         path: The journal file (beside the warehouse).
@@ -71,6 +84,9 @@ class InflightJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        # Calls this object began and has not resolved: when none is left, the file is checked
+        # and removed if every call in it (any process's) is resolved.
+        self._open: set[str] = set()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -82,43 +98,66 @@ class InflightJournal:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> dict[str, dict[str, Any]]:
+        """The unresolved calls by id, from the log (or an older version's single JSON file)."""
         try:
-            data = json.loads(self.path.read_text())
+            text = self.path.read_text()
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            # Unreadable: treat it as one call of unknown rows sent just now (wait it out).
+        except OSError as exc:
             log.warning(
                 "in-flight journal %s is unreadable (%s): waiting out a grace", self.path, exc
             )
-            return {"calls": {"unreadable": {"sent_at": time.time(), "match_on": "", "rows": []}}}
-        if not isinstance(data, dict):
-            return {}
-        if "calls" not in data and "sent_at" in data:  # an older version's single record
-            return {"calls": {"legacy": {**data, "match_on": "", "rows": []}}}
-        return data
+            return {"unreadable": _blind("unreadable")}
+        try:
+            whole = json.loads(text)
+        except ValueError:
+            whole = None
+        if isinstance(whole, dict) and "op" not in whole:  # an older version's whole file
+            if "calls" not in whole and "sent_at" in whole:
+                return {"legacy": {**whole, "call_id": "legacy", "match_on": "", "rows": []}}
+            calls = whole.get("calls")
+            if not isinstance(calls, dict):
+                return {}
+            return {
+                str(k): {**v, "call_id": str(k)} for k, v in calls.items() if isinstance(v, dict)
+            }
+        calls: dict[str, dict[str, Any]] = {}
+        for number, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if entry["op"] == "begin":
+                    calls[str(entry["call_id"])] = entry
+                elif entry["op"] == "resolve":
+                    for call_id in entry["call_ids"]:
+                        calls.pop(str(call_id), None)
+            except (ValueError, KeyError, TypeError):
+                log.warning("in-flight journal %s: line %d is unreadable", self.path, number + 1)
+                calls[f"unreadable-{number}"] = _blind(f"unreadable-{number}")
+        return calls
 
-    def _write(self, data: dict[str, Any]) -> None:
-        if not data.get("calls"):
-            self.path.unlink(missing_ok=True)
-            return
-        tmp = self.path.with_suffix(self.path.suffix + f".{os.getpid()}.tmp")
-        with tmp.open("w") as handle:
-            json.dump(data, handle, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+    def _append(self, entry: dict[str, Any], *, sync: bool) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(entry, default=str, separators=(",", ":")) + "\n")
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
 
     def pending(self) -> list[InflightCall]:
         """The unresolved calls, oldest first (from this or any earlier push)."""
         with self._locked():
-            calls = self._read().get("calls", {})
+            calls = self._read()
         out = []
         for call_id, raw in calls.items():
             try:
                 rows = tuple(
-                    JournalRow(row.get("match_key"), dict(row.get("payload") or {}))
+                    JournalRow(
+                        row.get("match_key"),
+                        dict(row.get("payload") or {}),
+                        row.get("idempotency_key"),
+                    )
                     for row in raw.get("rows") or []
                 )
                 out.append(
@@ -134,37 +173,54 @@ class InflightJournal:
                 out.append(InflightCall(str(call_id), time.time(), ""))
         return sorted(out, key=lambda call: call.sent_at)
 
-    def begin(self, match_on: str, rows: Sequence[tuple[str | None, Mapping[str, Any]]]) -> str:
-        """Record a bulk call about to be sent; durable before it returns.
+    def begin(
+        self,
+        match_on: str,
+        rows: Sequence[tuple[str | None, Mapping[str, Any]]],
+        *,
+        idempotency_keys: Sequence[str] | None = None,
+        sent_at: float | None = None,
+    ) -> str:
+        """Record a call about to be sent; durable (fsynced) before it returns.
 
         Args:
             match_on: The push's match key label.
             rows: ``(match_key, payload)`` of each row of the call.
+            idempotency_keys: The key each row is sent with (single creates), in row order.
+            sent_at: When the rows were first sent, if earlier (a call recorded again).
 
         Returns:
             The call's id, for :meth:`resolve`.
         """
+        if idempotency_keys is not None and len(idempotency_keys) != len(rows):
+            raise ValueError("one idempotency key per row")
+        keys = list(idempotency_keys) if idempotency_keys is not None else [None] * len(rows)
         call_id = uuid.uuid4().hex
-        record = {
-            "sent_at": time.time(),
+        entry = {
+            "op": "begin",
+            "call_id": call_id,
+            "sent_at": time.time() if sent_at is None else sent_at,
             "pid": os.getpid(),
             "match_on": match_on,
-            "rows": [{"match_key": key, "payload": dict(payload)} for key, payload in rows],
+            "rows": [
+                {"match_key": key, "payload": dict(payload)}
+                | ({"idempotency_key": ikey} if ikey else {})
+                for (key, payload), ikey in zip(rows, keys, strict=True)
+            ],
         }
         with self._locked():
-            data = self._read()
-            data.setdefault("calls", {})[call_id] = record
-            self._write(data)
+            self._append(entry, sync=True)
+            self._open.add(call_id)
         return call_id
 
     def resolve(self, call_ids: Iterable[str]) -> None:
         """Forget calls whose outcome is known (answered, or their rows looked up)."""
-        ids = set(call_ids)
+        ids = sorted(set(call_ids))
         if not ids:
             return
         with self._locked():
-            data = self._read()
-            calls = data.get("calls", {})
-            for call_id in ids:
-                calls.pop(call_id, None)
-            self._write(data)
+            if self.path.exists():
+                self._append({"op": "resolve", "call_ids": ids}, sync=False)
+            self._open.difference_update(ids)
+            if not self._open and not self._read():
+                self.path.unlink(missing_ok=True)

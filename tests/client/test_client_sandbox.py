@@ -201,6 +201,26 @@ def test_create_with_idempotency_key_is_retried_without_duplicates(
     assert client.stats.retries > 0
 
 
+def test_a_keyed_create_is_retried_while_its_key_is_still_in_progress(
+    sb: SandboxServer, api_key: str
+) -> None:
+    # Both sends of one key overlap on the server (each is held 1 s before it commits): the
+    # later one is answered 409, retried with the same key, and replays the first's contact.
+    sb.admin.set_faults(commit_delay_ms=1000)
+    policy = RetryPolicy(initial_backoff=0.2, max_backoff=0.5, budget=20)
+    fields = {"first_name": "Held", "email": "held@acme.test"}
+    with LynkistClient(sb.base_url, api_key, timeout=10, max_concurrency=2, retry=policy) as c:
+        answers = dict(
+            c.map_concurrent(lambda _: c.create_contact(fields, idempotency_key="held"), [1, 2])
+        )
+        retries = c.stats.retries
+    sb.admin.set_faults()
+    assert all(isinstance(answer, dict) for answer in answers.values()), answers
+    ids = {answer["id"] for answer in answers.values()}
+    assert len(ids) == 1 and live_ids(sb) == ids
+    assert retries >= 1
+
+
 def test_patch_and_delete_are_retried_through_faults(
     sb: SandboxServer, client: LynkistClient
 ) -> None:

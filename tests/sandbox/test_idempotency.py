@@ -102,19 +102,50 @@ def test_reset_forgets_keys(sb: SandboxServer, client: httpx.Client) -> None:
 def test_concurrent_retries_with_one_key_create_one_contact(
     sb: SandboxServer, api_key: str
 ) -> None:
-    results: list[str] = []
+    answers: list[httpx.Response] = []
 
     def send() -> None:
         with api_client(sb) as http:
-            response = http.post("", json=BODY, headers={"Idempotency-Key": "racy"})
-            results.append(response.json()["id"])
+            answers.append(http.post("", json=BODY, headers={"Idempotency-Key": "racy"}))
 
     threads = [threading.Thread(target=send) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(results) == 8 and len(set(results)) == 1
+    # each one either ran, replayed the first answer, or was told the key is in progress
+    assert {a.status_code for a in answers} <= {201, 409}
+    ids = {a.json()["id"] for a in answers if a.status_code == 201}
+    assert len(ids) == 1
+    assert len(sb.admin.contacts("acme")) == 1
+
+
+def test_a_repeat_while_the_first_is_still_processing_is_409_then_replays(
+    sb: SandboxServer, client: httpx.Client
+) -> None:
+    # The first request is held (queued) for 1.5 s before it commits; a repeat with its key
+    # meanwhile must neither run (a duplicate) nor wait: a real server answers 409.
+    sb.admin.set_faults(commit_delay_ms=1500)
+    headers = {"Idempotency-Key": "held"}
+    answers: list[httpx.Response] = []
+    first = threading.Thread(
+        target=lambda: answers.append(client.post("", json=BODY, headers=headers))
+    )
+    first.start()
+    with api_client(sb) as other:
+        repeat = other.post("", json=BODY, headers=headers)
+        first.join()
+        (created,) = answers
+        # whichever arrived second is the repeat
+        statuses = sorted([created.status_code, repeat.status_code])
+        assert statuses == [201, 409]
+        refused = repeat if repeat.status_code == 409 else created
+        assert "still being processed" in refused.json()["detail"]
+        done = created if created.status_code == 201 else repeat
+        sb.admin.set_faults()
+        again = other.post("", json=BODY, headers=headers)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == done.json()["id"]
     assert len(sb.admin.contacts("acme")) == 1
 
 
