@@ -1,6 +1,15 @@
-"""Execute a push plan: bulk creates, concurrent PATCHes, reconciliation of unknown outcomes.
+"""Execute a push plan: bulk or single creates, concurrent PATCHes, reconciliation of unknown
+outcomes.
 
-Rounds: the first round sends every create batch (``POST /contacts/bulk``, ≤ 100 rows) and every
+Creates go one of two ways, whichever takes fewer requests (:func:`pipelines.sink.cost.create_way`):
+in bulk (``POST /contacts/bulk``, ≤ 100 rows a call, ids learned afterwards), or one keyed
+``POST /contacts`` per row (a few rows into a large tenant: each answer carries the new
+contact). A single create is sent with an ``Idempotency-Key`` fixed for its row for the whole
+push: the client resends it after a lost answer (the server replays the first answer), so its
+outcome is never unknown the way a bulk call's is, and a row still in doubt when the push stops
+is resent with the same key by the next push.
+
+Rounds: the first round sends every create (batch or single) and every
 PATCH through :meth:`LynkistClient.map_concurrent` (bounded, adaptive to 429s). A bulk call whose
 answer was lost after sending (:class:`OutcomeUnknownError`) is never resent as is: its rows are
 looked up (:mod:`pipelines.sink.reconcile`) and only those that do not exist go into the next
@@ -12,14 +21,18 @@ Per-row outcomes: a per-item bulk error, a 404 (archived meanwhile) or 422 on PA
 row's outcome, not the run's end. A 401/403 (bad key, read-only key) stops the run.
 
 In-flight journal: every bulk call is recorded before it is sent and resolved only once its
-outcome is known — its answer, or the lookup of its rows. An interruption (Ctrl-C, SIGTERM)
-stops sending at once and leaves every unresolved call recorded for the next push to settle.
+outcome is known — its answer, or the lookup of its rows. A round's single creates are recorded
+together, each with its key, before the first is sent; the record is replaced at the end of the
+round by one of only the rows still in doubt (or dropped when none is). An interruption (Ctrl-C,
+SIGTERM) stops sending at once and leaves every unresolved call recorded for the next push to
+settle.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +40,7 @@ from typing import Any
 from pipelines.client import (
     AuthenticationError,
     BulkResult,
+    ConflictError,
     LynkistAPIError,
     LynkistClient,
     LynkistError,
@@ -38,6 +52,7 @@ from pipelines.client import (
     ServerError,
     ValidationError,
 )
+from pipelines.sink.cost import create_way
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.plan import Plan, PlannedRow
 from pipelines.sink.reconcile import find_existing_contacts
@@ -81,6 +96,8 @@ class ExecuteStats:
 
     Attributes:
         bulk_calls: ``POST /contacts/bulk`` calls made (attempts the client retried count once).
+        single_calls: Keyed ``POST /contacts`` calls made (retries of one count once).
+        create_way: ``bulk`` or ``single`` (:func:`pipelines.sink.cost.create_way`).
         patch_calls: ``PATCH`` calls made.
         unknown_batches: Bulk calls whose outcome was unknown.
         reconciled_found: Rows of those calls found created by the lookup.
@@ -89,6 +106,8 @@ class ExecuteStats:
     """
 
     bulk_calls: int = 0
+    single_calls: int = 0
+    create_way: str = "bulk"
     patch_calls: int = 0
     unknown_batches: int = 0
     reconciled_found: int = 0
@@ -128,6 +147,12 @@ class _Executor:
     progress: Callable[[int], None] | None
     tenant_size: int | None = None
     results: dict[int, RowResult] = field(default_factory=dict)
+    # The Idempotency-Key of each single-create row, fixed for the whole push.
+    keys: dict[int, str] = field(default_factory=dict)
+    # Single creates sent whose outcome is not known yet (resendable with their key).
+    doubtful: set[int] = field(default_factory=set)
+    # The journal record of the single creates that may be in flight.
+    single_call: str | None = None
     stats: ExecuteStats = field(default_factory=ExecuteStats)
     fatal: str | None = None
     # Set when a write failed after its whole retry budget (429, 5xx, no answer): the API is
@@ -187,6 +212,12 @@ class _Executor:
             result = exc
         return [(rows, result, call_id)]
 
+    def _single(self, row: PlannedRow) -> Any:
+        if self._stopped:
+            return None
+        key = self.keys[row.row_number]
+        return self.client.create_contact(row.payload, idempotency_key=key)
+
     def _patch(self, row: PlannedRow) -> Any:
         if self._stopped:
             return None
@@ -195,7 +226,9 @@ class _Executor:
 
     def _run_task(self, task: tuple[str, Any]) -> Any:
         kind, payload = task
-        return self._bulk(payload) if kind == "bulk" else self._patch(payload)
+        if kind == "bulk":
+            return self._bulk(payload)
+        return self._single(payload) if kind == "single" else self._patch(payload)
 
     # -- handling answers -------------------------------------------------------------------
 
@@ -251,6 +284,52 @@ class _Executor:
         else:
             raise result
 
+    def _on_single(self, row: PlannedRow, result: Any, bucket: _Round) -> None:
+        if result is None:
+            self._fail(row, f"not sent: {self._stopped}")
+            return
+        self.stats.single_calls += 1
+        if isinstance(result, dict):
+            self.doubtful.discard(row.row_number)
+            contact_id = str(result["id"]) if result.get("id") else None
+            self._record(row, "created", http_status=201, contact_id=contact_id, contact=result)
+        elif isinstance(result, RateLimitError) or (
+            isinstance(result, LynkistTransportError) and not result.sent
+        ):
+            # Provably not processed; resent next round (with its key all the same).
+            self.unavailable = self.unavailable or str(result)
+            bucket.retry_creates.append((row, result))
+        elif isinstance(result, ServerError | ConflictError | LynkistTransportError):
+            # May have been applied (or is still being applied): only its key may resend it.
+            self.unavailable = self.unavailable or str(result)
+            self.doubtful.add(row.row_number)
+            bucket.retry_creates.append((row, result))
+        elif isinstance(result, LynkistError):
+            self.doubtful.discard(row.row_number)  # a 422 stores nothing under the key
+            self._check_fatal(result)
+            self._fail(row, result)
+        else:
+            raise result
+
+    def _journal_singles(self, rows: Sequence[PlannedRow]) -> None:
+        """Replace the journal record of single creates by one of ``rows`` (none: dropped).
+
+        The new record is durable before the old one is resolved, so a row that may be in
+        flight is recorded at every instant.
+        """
+        if self.journal is None:
+            return
+        new = None
+        if rows:
+            new = self.journal.begin(
+                self.plan.match_on.label,
+                [(row.match_key, row.payload) for row in rows],
+                idempotency_keys=[self.keys[row.row_number] for row in rows],
+            )
+        if self.single_call is not None:
+            self.journal.resolve([self.single_call])
+        self.single_call = new
+
     def _on_patch(self, row: PlannedRow, result: Any, bucket: _Round) -> None:
         if result is None:
             self._fail(row, f"not sent: {self._stopped}")
@@ -282,10 +361,17 @@ class _Executor:
 
     def _round(self, creates: Sequence[PlannedRow], updates: Sequence[PlannedRow]) -> _Round:
         bucket = _Round()
-        tasks: list[tuple[str, Any]] = [
-            ("bulk", list(creates[i : i + BULK_MAX_ITEMS]))
-            for i in range(0, len(creates), BULK_MAX_ITEMS)
-        ]
+        tasks: list[tuple[str, Any]]
+        if self.stats.create_way == "single":
+            for row in creates:
+                self.keys.setdefault(row.row_number, uuid.uuid4().hex)
+            self._journal_singles(creates)  # before any of them is sent
+            tasks = [("single", row) for row in creates]
+        else:
+            tasks = [
+                ("bulk", list(creates[i : i + BULK_MAX_ITEMS]))
+                for i in range(0, len(creates), BULK_MAX_ITEMS)
+            ]
         tasks += [("patch", row) for row in updates]
         for (kind, payload), result in self.client.map_concurrent(self._run_task, tasks):
             if kind == "bulk":
@@ -293,8 +379,13 @@ class _Executor:
                     raise result
                 for rows, answer, call_id in result:
                     self._on_bulk(rows, answer, call_id, bucket)
+            elif kind == "single":
+                self._on_single(payload, result, bucket)
             else:
                 self._on_patch(payload, result, bucket)
+        if self.stats.create_way == "single":
+            # Only the rows still in doubt stay recorded (their retries are recorded anew).
+            self._journal_singles([row for row in creates if row.row_number in self.doubtful])
         return bucket
 
     def _reconcile(self, bucket: _Round) -> list[PlannedRow]:
@@ -343,6 +434,7 @@ class _Executor:
                 self._record(row, "unchanged", contact_id=row.contact_id)
         creates = self.plan.by_action("create")
         updates = self.plan.by_action("update")
+        self.stats.create_way = create_way(len(creates), self.tenant_size)
         last_errors: dict[int, LynkistError] = {}
         unresolved: list[PlannedRow] = []
         while (creates or updates) and self.stats.rounds < self.max_rounds and not self._stopped:
@@ -395,7 +487,13 @@ class _Executor:
             if row.row_number in self.results:
                 continue
             error = last_errors.get(row.row_number)
-            if self.fatal:
+            if row.row_number in self.doubtful:
+                self._fail(
+                    row,
+                    f"outcome unknown ({error}); the next push resends it with the same "
+                    "Idempotency-Key, which cannot create it twice",
+                )
+            elif self.fatal:
                 self._fail(row, f"not sent: {self.fatal}")
             elif error is not None:
                 self._fail(row, error)

@@ -116,12 +116,10 @@ class InflightJournal:
         if isinstance(whole, dict) and "op" not in whole:  # an older version's whole file
             if "calls" not in whole and "sent_at" in whole:
                 return {"legacy": {**whole, "call_id": "legacy", "match_on": "", "rows": []}}
-            calls = whole.get("calls")
-            if not isinstance(calls, dict):
+            old = whole.get("calls")
+            if not isinstance(old, dict):
                 return {}
-            return {
-                str(k): {**v, "call_id": str(k)} for k, v in calls.items() if isinstance(v, dict)
-            }
+            return {str(k): {**v, "call_id": str(k)} for k, v in old.items() if isinstance(v, dict)}
         calls: dict[str, dict[str, Any]] = {}
         for number, line in enumerate(text.splitlines()):
             if not line.strip():

@@ -36,15 +36,18 @@ import pandas as pd
 from pipelines.client import LynkistClient
 from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
 from pipelines.sink.candidates import candidate_filter
+from pipelines.sink.cost import lookup_way
 from pipelines.sink.execute import Execution, RowResult, execute_plan
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.keys import MatchKey, parse_match_on
 from pipelines.sink.learned import merge_contacts
 from pipelines.sink.plan import Plan, build_plan, input_keys
 from pipelines.sink.reconcile import (
+    KEY_REPLAY_S,
     Settled,
     contact_key,
     find_existing_contacts,
+    resend_keyed,
     settle_previous,
 )
 from pipelines.sink.results import (
@@ -61,7 +64,6 @@ from pipelines.source.safety import (
     ForeignMirrorError,
     check_same_tenant,
 )
-from pipelines.source.settings import PAGE_LIMIT
 from pipelines.warehouse import (
     DEFAULT_DATASET,
     DEFAULT_DESTINATION,
@@ -275,17 +277,6 @@ def _count_live(warehouse: Warehouse, pipeline: dlt.Pipeline) -> int:
     return count_live(pipeline)
 
 
-def lookup_way(created: int, tenant_size: int) -> Literal["search", "scan"]:
-    """The cheaper way to learn the ids of ``created`` rows (``/bulk`` answers carry none).
-
-    One search per row, or one listing scan of the tenant — its ``tenant_size`` live contacts
-    before the push plus those created, :data:`PAGE_LIMIT` a page — whichever takes fewer
-    requests.
-    """
-    scan_pages = -(-(tenant_size + created) // PAGE_LIMIT)
-    return "scan" if scan_pages < created else "search"
-
-
 @dataclass
 class _Learned:
     """How the created rows' ids were learned: ``way`` (search, scan), its requests, and
@@ -354,23 +345,49 @@ def inflight_journal_path(settings: PushSettings) -> Path:
 def _settle_previous(
     journal: InflightJournal, settings: PushSettings, note: Callable[[str, int, int], None]
 ) -> Settled:
-    """Settle the bulk calls an interrupted or killed push left unresolved (reads only)."""
+    """Settle the calls an interrupted or killed push left unresolved.
+
+    Bulk calls (and single creates too old to trust their key) are looked up, reads only; the
+    single creates are sent again with their idempotency keys — except in a dry run, which
+    writes nothing and leaves them for the next real push.
+    """
     calls = journal.pending()
     if not calls:
         return Settled()
     note("settle", 0, 0)
+    now = time.time()
+    keyed = [c for c in calls if c.keyed and now - c.sent_at < KEY_REPLAY_S]
+    looked_up = [c for c in calls if c not in keyed]
+    if settings.dry_run:
+        keyed = []
     grace = settings.timeout if settings.inflight_grace_s is None else settings.inflight_grace_s
-    log.info("%d bulk calls of an earlier push are unresolved: looking their rows up", len(calls))
+    log.info("%d calls of an earlier push are unresolved: settling their rows", len(calls))
+    settled = Settled()
     with _client(settings) as client:
-        return settle_previous(client, calls, grace_s=grace, default_region=settings.default_region)
+        if keyed:
+            settled.add(resend_keyed(client, keyed))
+        if looked_up:
+            settled.add(
+                settle_previous(
+                    client, looked_up, grace_s=grace, default_region=settings.default_region
+                )
+            )
+    return settled
 
 
 def _settled_message(settled: Settled) -> str:
-    return (
-        f"an earlier push was interrupted with {len(settled.calls)} bulk calls in flight "
-        f"({settled.rows} rows): {len(settled.found)} of them were created meanwhile and are "
-        f"not sent again (waited {settled.waited_s:.1f}s for late commits)"
+    message = (
+        f"an earlier push was interrupted with {len(settled.calls)} calls in flight "
+        f"({settled.rows} rows): {len(settled.found)} of them exist now and are not sent again"
     )
+    if settled.resent:
+        message += (
+            f"; {settled.resent} single creates were settled by sending them again with their "
+            "Idempotency-Key (the server creates each at most once)"
+        )
+    if settled.waited_s:
+        message += f" (waited {settled.waited_s:.1f}s for late commits)"
+    return message
 
 
 def _with_contacts(mirror: pd.DataFrame, contacts: list[dict[str, Any]]) -> pd.DataFrame:
@@ -697,7 +714,9 @@ def run_push(
         "planned": counts,
         "to_send": to_send,
         "write_calls": stats.writes,
+        "create_way": execution.stats.create_way,
         "bulk_calls": execution.stats.bulk_calls,
+        "single_calls": execution.stats.single_calls,
         "patch_calls": execution.stats.patch_calls,
         "unknown_batches": execution.stats.unknown_batches,
         "reconciled_found": execution.stats.reconciled_found,

@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.client import LynkistClient, LynkistError
-from pipelines.sink.journal import InflightCall
+from pipelines.client import LynkistClient, LynkistError, ValidationError
+from pipelines.sink.cost import lookup_way
+from pipelines.sink.journal import InflightCall, JournalRow
 from pipelines.sink.keys import MatchKey, key_of, parse_match_on
 from pipelines.sink.plan import PlannedRow, as_dict
 
@@ -119,10 +120,12 @@ def find_existing_contacts(
     """Like :func:`find_existing`, with the contacts found: ``{row_number: contact}``."""
     found: dict[int, dict[str, Any]] = {}
     missing: list[PlannedRow] = []
-    if scan and tenant_size is not None:
-        pages = -(-(tenant_size + len(rows)) // 100)
-        if pages <= len(rows):
-            return _scan(client, rows, match_on, default_region)
+    if (
+        scan
+        and tenant_size is not None
+        and lookup_way(len(rows), tenant_size + len(rows)) == "scan"
+    ):
+        return _scan(client, rows, match_on, default_region)
 
     def search(row: PlannedRow) -> dict[str, Any] | None:
         return _search_one(client, row, match_on, default_region)
@@ -179,6 +182,56 @@ class Settled:
     rows: int = 0
     found: list[dict[str, Any]] = field(default_factory=list)
     waited_s: float = 0.0
+    resent: int = 0
+
+    def add(self, other: Settled) -> None:
+        """Account for another settlement's calls too."""
+        self.calls += other.calls
+        self.rows += other.rows
+        self.found += other.found
+        self.waited_s += other.waited_s
+        self.resent += other.resent
+
+
+#: A single create recorded longer ago than this is not resent but looked up: the server may
+#: have forgotten its key by then (the API does not say how long keys are kept; the sandbox,
+#: like Stripe, keeps them 24 h).
+KEY_REPLAY_S = 23 * 3600.0
+
+
+def resend_keyed(client: LynkistClient, calls: Sequence[InflightCall]) -> Settled:
+    """Settle the single creates an earlier push left in doubt: send each again with its key.
+
+    A server that committed the first send (even late, after its client had gone) answers the
+    repeat with that contact; one that never got it creates the contact now; a repeat that
+    arrives while the first is still being processed gets a 409, which the client retries with
+    the same key. Either way the row exists exactly once afterwards.
+
+    Args:
+        client: The API client (it writes: never call this for a dry run).
+        calls: Journal calls whose rows all carry an idempotency key.
+
+    Returns:
+        The calls settled and every row's contact (``resent``: rows sent again).
+
+    Raises:
+        LynkistError: A resend failed after the client's retries (the calls stay recorded).
+    """
+    rows = [row for call in calls for row in call.rows]
+    settled = Settled(calls=[call.call_id for call in calls], rows=len(rows), resent=len(rows))
+
+    def send(row: JournalRow) -> dict[str, Any]:
+        return client.create_contact(row.payload, idempotency_key=row.idempotency_key)
+
+    for row, result in client.map_concurrent(send, rows):
+        if isinstance(result, dict):
+            settled.found.append(result)
+        elif isinstance(result, ValidationError):
+            # Rejected as sent: nothing was ever stored under its key; the plan decides anew.
+            log.info("a single create of %s is rejected by the API: %s", row.match_key, result)
+        else:
+            raise result
+    return settled
 
 
 def settle_previous(

@@ -22,11 +22,10 @@ from tests.sync.helpers import sync_settings
 STORED = [{"first_name": f"S{i}", "email": f"s{i}@acme.test"} for i in range(5)]
 
 
-def _export(tmp_path: Path) -> Path:
+def _export(tmp_path: Path, new: int = 1) -> Path:
     path = tmp_path / "export.csv"
-    pd.DataFrame([*STORED, {"first_name": "New", "email": "new@acme.test"}]).to_csv(
-        path, index=False
-    )
+    added = [{"first_name": f"New{i}", "email": f"new{i}@acme.test"} for i in range(new)]
+    pd.DataFrame([*STORED, *added]).to_csv(path, index=False)
     return path
 
 
@@ -157,7 +156,8 @@ def test_rows_of_a_lost_bulk_answer_reach_the_mirror_too(
     create_contacts(client, STORED)
     db = tmp_path / "w.duckdb"
     run_sync(sync_settings(sb, db))
-    export = _export(tmp_path)
+    # 3 new rows into 5 contacts: 1 bulk call + a 1-page scan beat 3 single creates
+    export = _export(tmp_path, new=3)
     sb.admin.set_settings(idempotent_bulk=False)
     sb.admin.set_faults(drop_after_commit=1.0)  # the bulk call commits, its answer is lost
 
@@ -168,5 +168,29 @@ def test_rows_of_a_lost_bulk_answer_reach_the_mirror_too(
 
     assert write_calls(sb) == [], "the second push wrote again"
     contacts = live_contacts(sb)
-    assert len(contacts) == len(STORED) + 1
+    assert len(contacts) == len(STORED) + 3
+    assert_no_duplicates(contacts)
+
+
+def test_rows_of_lost_single_create_answers_reach_the_mirror_too(
+    sb: SandboxServer, api_key: str, client: LynkistClient, tmp_path: Path
+) -> None:
+    """A single create whose answer was lost is resent with its key: one contact, in the
+    mirror, so the next --no-refresh push writes nothing."""
+    create_contacts(client, STORED)
+    db = tmp_path / "w.duckdb"
+    run_sync(sync_settings(sb, db))
+    export = _export(tmp_path, new=2)  # 2 singles beat 1 bulk call + a 1-page scan
+    sb.admin.set_faults(drop_after_commit=0.5, seed=3)
+
+    assert _push(sb, api_key, export, db) == 0
+    lost = [r for r in sb.admin.requests() if r["fault"] == "drop_after_commit"]
+    assert lost, "no answer was lost: the test proves nothing"
+    sb.admin.set_faults()
+    sb.admin.clear_requests()
+    assert _push(sb, api_key, export, db) == 0
+
+    assert write_calls(sb) == [], "the second push wrote again"
+    contacts = live_contacts(sb)
+    assert len(contacts) == len(STORED) + 2
     assert_no_duplicates(contacts)
