@@ -723,6 +723,7 @@ def run_push(
         "resent": execution.stats.resent,
         "inflight_settled_rows": settled.rows,
         "inflight_found": len(settled.found),
+        "inflight_resent": settled.resent,
         "requests": stats.requests,
         "lookup": learned.way,
         "lookup_requests": learned.requests,

@@ -132,3 +132,73 @@ def _interrupt_then_rerun(
     assert len(live) == NEW_ROWS
     assert summary["created"] + summary["unchanged"] == NEW_ROWS
     assert summary["bulk_calls"] == 0  # the victim's calls did commit: nothing to resend
+
+
+#: A tenant large enough that 20 new rows go as single creates (20 requests < 1 bulk call and
+#: 20 searches; a scan would be 21 pages).
+SINGLES_TENANT, SINGLE_ROWS = 2_000, 20
+#: Long enough that the rerun's resends arrive while the victim's creates are still held.
+SINGLES_COMMIT_DELAY_MS = 10_000
+
+
+def creates_answered(sb: SandboxServer) -> list[dict]:
+    """``POST /contacts`` requests the sandbox finished (409s included)."""
+    return [
+        r for r in sb.admin.requests() if r["method"] == "POST" and r["path"].endswith("/contacts")
+    ]
+
+
+def test_push_interrupted_during_single_creates_then_rerun_creates_each_row_once(
+    sb: SandboxServer, tmp_path: Path
+) -> None:
+    """Interrupted with 2 keyed creates held on the server and 18 never sent: the rerun resends
+    all 20 with their keys before planning — the held ones get 409 until they commit, then
+    replay; the others are created once — and plans every row as unchanged."""
+    sb.admin.seed("acme", SINGLES_TENANT, seed=17)
+    export = _export(tmp_path / "export.csv", "single", n=SINGLE_ROWS)
+    db = tmp_path / "wh.duckdb"
+    env = {**_clean_env(), "LYNKIST_API_KEY": sb.keys["acme"]["rw"]}
+    journal = inflight_journal_path(
+        PushSettings(sb.base_url, sb.keys["acme"]["rw"], duckdb_path=db)
+    )
+    victim = Driver(_push_args(sb, export, db, "--quiet"), cwd=tmp_path, env=env)
+    rerun = Driver(_push_args(sb, export, db, "--json"), cwd=tmp_path, env=env)
+    try:
+        sb.admin.set_faults(commit_delay_ms=SINGLES_COMMIT_DELAY_MS)
+        victim.go()
+        wait_until(
+            lambda: journal.exists() or victim.proc.poll() is not None,
+            "the first single create",
+            timeout=60,
+        )
+        time.sleep(1.0)
+        assert victim.proc.poll() is None, victim.finish()
+        interrupt(victim, "int-kill")
+        code, _, err = victim.finish()
+        assert code in EXPECTED_CODES["int-kill"], err
+        assert creates_answered(sb) == [], "the delayed commits should still be pending"
+        assert journal.exists(), "the single creates in flight were not kept in the journal"
+        (call,) = [json.loads(line) for line in journal.read_text().splitlines()]
+        assert len(call["rows"]) == SINGLE_ROWS
+        assert all(row["idempotency_key"] for row in call["rows"])
+
+        sb.admin.set_faults()  # the rerun's own writes are answered at once
+        rerun.go()
+        code, out, err = rerun.finish()
+    finally:
+        for driver in (victim, rerun):
+            if driver.proc.poll() is None:  # never let a spare process push on its own
+                driver.proc.kill()
+                driver.finish()
+    assert code == 0, err
+    summary = json.loads(out)
+    live = [c for c in live_contacts(sb) if c["last_name"] == "single"]
+    assert_no_duplicates(live)
+    assert len(live) == SINGLE_ROWS
+    assert summary["inflight_settled_rows"] == SINGLE_ROWS
+    assert summary["inflight_found"] == SINGLE_ROWS
+    assert summary["unchanged"] == SINGLE_ROWS and summary["created"] == 0
+    assert summary["single_calls"] == 0 and summary["bulk_calls"] == 0
+    assert not journal.exists()
+    # the held creates were still in progress when the rerun resent them: told so, not rerun
+    assert any(r["status"] == 409 for r in creates_answered(sb))
