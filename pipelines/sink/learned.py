@@ -22,21 +22,21 @@ import dlt
 from pipelines.source.arrow import convert_contacts
 from pipelines.source.settings import COLUMN_HINTS, PRIMARY_KEY, TABLE_NAME
 
-__all__ = ["merge_contacts"]
+__all__ = ["contacts_resource"]
 
 _MERGE: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
 
-def merge_contacts(pipeline: dlt.Pipeline, contacts: Iterable[dict[str, Any]]) -> int:
-    """Merge whole contacts (as the API returned them) into the ``contacts`` table.
+def contacts_resource(contacts: Iterable[dict[str, Any]]) -> tuple[Any, int]:
+    """The merge of whole contacts (as the API returned them) into ``contacts``, as a dlt
+    resource to run with other resources of the push's pipeline (one load for all).
 
     Args:
-        pipeline: The push's pipeline on the warehouse.
         contacts: Contact objects; one without an id is skipped, and for an id given twice
             the last one wins (one load never carries two versions of a row).
 
     Returns:
-        The contacts merged.
+        The resource (``None`` when there is nothing to merge) and the number of contacts.
     """
     unique = {
         contact["id"]: contact
@@ -44,7 +44,7 @@ def merge_contacts(pipeline: dlt.Pipeline, contacts: Iterable[dict[str, Any]]) -
         if isinstance(contact, dict) and isinstance(contact.get("id"), str) and contact["id"]
     }
     if not unique:
-        return 0
+        return None, 0
     table = convert_contacts(list(unique.values())).table
     resource = dlt.resource(
         [table],
@@ -54,5 +54,4 @@ def merge_contacts(pipeline: dlt.Pipeline, contacts: Iterable[dict[str, Any]]) -
         primary_key=PRIMARY_KEY,
         columns=COLUMN_HINTS,
     )
-    pipeline.run(resource)
-    return len(unique)
+    return resource, len(unique)

@@ -97,31 +97,28 @@ def results_frame(
     return frame
 
 
-def load_results(
-    pipeline: dlt.Pipeline,
-    frame: pd.DataFrame,
-    provenance: Mapping[str, str | None] | None = None,
-) -> None:
-    """Append the results to ``push_results`` through dlt.
+def results_resource(
+    frame: pd.DataFrame, provenance: Mapping[str, str | None] | None = None
+) -> Any:
+    """The append of the results to ``push_results``, as a dlt resource (``None`` when there
+    are no rows) to run with other resources of the push's pipeline.
 
     Args:
-        pipeline: The push results pipeline.
         frame: :func:`results_frame`'s rows.
         provenance: The run's :data:`PROVENANCE_COLUMNS` values, repeated on each row.
     """
     if frame.empty:
-        return
+        return None
     given = provenance or {}
     frame = frame.assign(**{name: given.get(name) for name in PROVENANCE_COLUMNS})
     table = pa.Table.from_pandas(frame, schema=_ARROW_SCHEMA, preserve_index=False)
-    resource = dlt.resource(  # type: ignore[call-overload]
+    return dlt.resource(  # type: ignore[call-overload]
         [table],
         name=TABLE_NAME,
         table_name=TABLE_NAME,
         write_disposition="append",
         columns=_COLUMN_HINTS,
     )
-    pipeline.run(resource)
 
 
 def write_results_csv(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -33,7 +33,12 @@ from pipelines.warehouse.location import (
     cannot_create_in,
 )
 from pipelines.warehouse.lock import lock_path, warehouse_lock
-from pipelines.warehouse.mirror import count_live, empty_mirror, live_contacts
+from pipelines.warehouse.mirror import (
+    count_live,
+    empty_mirror,
+    live_contacts,
+    sample_live_ids,
+)
 from pipelines.warehouse.recovery import (
     MAX_RESUMES,
     PendingLoadError,
@@ -64,6 +69,7 @@ __all__ = [
     "finish_pending",
     "live_contacts",
     "lock_path",
+    "sample_live_ids",
     "start_clean",
     "warehouse_lock",
 ]

@@ -83,6 +83,22 @@ def count_live(pipeline: dlt.Pipeline, table: str = "contacts") -> int:
     return int(rows[0][0]) if rows else 0
 
 
+def sample_live_ids(pipeline: dlt.Pipeline, n: int, table: str = "contacts") -> list[str]:
+    """Up to ``n`` live contact ids of the warehouse, drawn at random (none without a table)."""
+    try:
+        with pipeline.sql_client() as client:
+            qualified = client.make_qualified_table_name(table)
+            rows = client.execute_sql(
+                f"SELECT id FROM {qualified} WHERE is_deleted IS NULL OR is_deleted = FALSE "
+                f"ORDER BY random() LIMIT {int(n)}"
+            )
+    except Exception as exc:
+        if _is_missing_relation(exc):
+            return []
+        raise
+    return [str(row[0]) for row in rows or []]
+
+
 def _in_dialect(sql: str, dialect: str | None) -> str:
     if not dialect or dialect == "duckdb":
         return sql
