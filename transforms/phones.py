@@ -81,22 +81,44 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
 
 
-@functools.cache
-def _country_table() -> dict[str, str]:
-    from babel import Locale
+def _add_codes(table: dict[str, str]) -> None:
     from babel.core import get_global
 
     regions = phonenumbers.SUPPORTED_REGIONS
-    table: dict[str, str] = {}
     for code in regions:
         table[code.casefold()] = code
     for alias, targets in get_global("territory_aliases").items():
         if len(alias) == 3 and alias.isalpha() and targets and targets[0] in regions:
             table.setdefault(alias.casefold(), targets[0])  # alpha-3: FRA, DEU, GBR
-    for locale in _NAME_LOCALES:
+
+
+def _add_names(table: dict[str, str], locales: tuple[str, ...]) -> None:
+    from babel import Locale
+
+    for locale in locales:
         for code, name in Locale.parse(locale).territories.items():
-            if code in regions:
+            if code in phonenumbers.SUPPORTED_REGIONS:
                 table.setdefault(_fold(name), code)
+
+
+@functools.cache
+def _common_country_table() -> dict[str, str]:
+    """The first entries of :func:`_country_table`: codes and the first locale's names.
+
+    Loading all the locales' names takes ~0.5 s (babel merges each locale's data), paid by
+    every push whose export has a country column; codes and English names answer most cells,
+    and being a prefix of the full table built the same way, they answer them identically.
+    """
+    table: dict[str, str] = {}
+    _add_codes(table)
+    _add_names(table, _NAME_LOCALES[:1])
+    return table
+
+
+@functools.cache
+def _country_table() -> dict[str, str]:
+    table = dict(_common_country_table())
+    _add_names(table, _NAME_LOCALES[1:])
     for name, code in _EXTRA_NAMES.items():
         table.setdefault(name, code)
     return table
@@ -117,7 +139,11 @@ def region_of_country(value: str | None) -> str | None:
     text = str(value).strip()
     if not text:
         return None
-    return _country_table().get(_fold(text)) or _country_table().get(text.casefold())
+    folded = _fold(text)
+    common = _common_country_table().get(folded)
+    if common is not None:
+        return common
+    return _country_table().get(folded) or _country_table().get(text.casefold())
 
 
 def check_region(region: str | None) -> str | None:

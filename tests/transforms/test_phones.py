@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.sink.keys import normalize_phone
+from transforms import phones
 from transforms.phones import phone_key, region_of_country, to_e164
 
 
@@ -62,3 +63,19 @@ def test_match_keys_use_the_same_rule() -> None:
     assert normalize_phone("04 50 11 22 33", "US") == "0450112233"
     assert phone_key("+1 (045) 011-2233", "US") == "+10450112233"
     assert phone_key("  ", "US") is None
+
+
+def test_common_country_names_answer_without_loading_every_locale() -> None:
+    # Every locale's names cost ~0.5 s to load, paid by each push with a country column.
+    phones._country_table.cache_clear()
+    phones._common_country_table.cache_clear()
+    assert region_of_country("United States") == "US"
+    assert region_of_country("fra") == "FR"
+    assert phones._country_table.cache_info().currsize == 0
+    assert region_of_country("Deutschland") == "DE"  # not English: the full table
+    assert phones._country_table.cache_info().currsize == 1
+
+
+def test_the_common_table_answers_like_the_full_one() -> None:
+    full = phones._country_table()
+    assert all(region_of_country(key) == code for key, code in full.items())
