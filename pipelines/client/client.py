@@ -18,6 +18,7 @@ import httpx
 from pipelines import __version__
 from pipelines.client.concurrency import AdaptiveLimiter, map_bounded
 from pipelines.client.errors import (
+    ConflictError,
     LynkistAPIError,
     LynkistConfigError,
     LynkistError,
@@ -542,6 +543,9 @@ class LynkistClient:
             error = api_error(
                 response.status_code, method, path, self._detail(response), retry_after=retry_after
             )
+            if response.status_code == 409 and headers and "Idempotency-Key" in headers:
+                # its key is still in progress on the server: nothing done, retried (replays)
+                error = ConflictError(409, method, path, error.detail, retry_after=retry_after)
             if isinstance(error, ServerError):
                 if not idempotent:
                     raise OutcomeUnknownError(

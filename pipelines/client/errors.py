@@ -12,8 +12,8 @@ contains the API key (the client redacts it from anything the server echoes back
      │    ├── AuthenticationError      401 the API key was rejected
      │    ├── PermissionDeniedError    403 the key lacks contacts:read / contacts:write
      │    ├── NotFoundError            404 no such contact (or another tenant's)
-     │    ├── ConflictError            409 a request with the same Idempotency-Key is still
-     │    │                            being processed (retried: a later try replays it)
+     │    ├── ConflictError            409 to a keyed request: one with the same Idempotency-Key
+     │    │                            is still being processed (retried: a later try replays)
      │    ├── ValidationError          422 field-level details in ``.field_errors``
      │    ├── RateLimitError           429 still throttled when the retry budget ran out
      │    └── ServerError              5xx still failing when the retry budget ran out
@@ -329,7 +329,6 @@ _BY_STATUS: dict[int, type[LynkistAPIError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
-    409: ConflictError,
     422: ValidationError,
     429: RateLimitError,
 }

@@ -15,6 +15,7 @@ from pipelines.client import (
     USER_AGENT,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     LynkistAPIError,
     LynkistClient,
     LynkistConfigError,
@@ -49,6 +50,10 @@ def _patch(c: LynkistClient) -> object:
     return c.update_contact("c-42", {"email": "x@"})
 
 
+def _keyed_create(c: LynkistClient) -> object:
+    return c.create_contact({"first_name": "Ann"}, idempotency_key="k-1")
+
+
 def _bulk(c: LynkistClient) -> object:
     return c.bulk_create([{"first_name": "Ann"}])
 
@@ -65,6 +70,8 @@ CASES: list[tuple[str, Any, Callable[[LynkistClient], object], type[LynkistError
     ("429", respond(429), _list, RateLimitError, "GET", API),
     ("500", respond(500), _get, ServerError, "GET", f"{API}/c-42"),
     ("409", respond(409), _patch, LynkistAPIError, "PATCH", f"{API}/c-42"),
+    # only a keyed request's 409 means "the same key is still in progress" (and is retried)
+    ("409-keyed", respond(409), _keyed_create, ConflictError, "POST", API),
     ("bulk-500", respond(500), _bulk, OutcomeUnknownError, "POST", f"{API}/bulk"),
     (
         # no answer at the first contact: the host is named as a configuration problem
