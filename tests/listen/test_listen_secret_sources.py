@@ -6,6 +6,7 @@ secret that should win: 200 means it was taken, 400 means another source won.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ OTHER_SECRET = "whsec_someone_else"
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> SandboxServer:
+def sandbox() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig(seed_contacts=0)) as server:
         yield server
 
