@@ -71,6 +71,15 @@ def _blind(call_id: str) -> dict[str, Any]:
     return {"call_id": call_id, "sent_at": time.time(), "match_on": "", "rows": []}
 
 
+def _older_calls(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The calls of an older version's journal: ``{"calls": {id: call}}``, or before that one
+    record of a call without rows (its grace is waited out)."""
+    if "calls" not in data and "sent_at" in data:
+        return {"legacy": {**data, "call_id": "legacy", "match_on": "", "rows": []}}
+    calls = data["calls"]
+    return {str(k): {**v, "call_id": str(k)} for k, v in calls.items() if isinstance(v, dict)}
+
+
 class InflightJournal:
     """Calls sent and not yet resolved, durable across crashes and interruptions.
 
@@ -109,36 +118,32 @@ class InflightJournal:
                 "in-flight journal %s is unreadable (%s): waiting out a grace", self.path, exc
             )
             return {"unreadable": _blind("unreadable")}
-        try:
-            whole = json.loads(text)
-        except ValueError:
-            whole = None
-        if isinstance(whole, dict) and "op" not in whole:  # an older version's whole file
-            if "calls" not in whole and "sent_at" in whole:
-                return {"legacy": {**whole, "call_id": "legacy", "match_on": "", "rows": []}}
-            old = whole.get("calls")
-            if not isinstance(old, dict):
-                return {}
-            return {str(k): {**v, "call_id": str(k)} for k, v in old.items() if isinstance(v, dict)}
         calls: dict[str, dict[str, Any]] = {}
         for number, line in enumerate(text.splitlines()):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-                if entry["op"] == "begin":
+                if "op" not in entry:  # an older version's whole file (written on one line)
+                    calls.update(_older_calls(entry))
+                elif entry["op"] == "begin":
                     calls[str(entry["call_id"])] = entry
                 elif entry["op"] == "resolve":
                     for call_id in entry["call_ids"]:
                         calls.pop(str(call_id), None)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("in-flight journal %s: line %d is unreadable", self.path, number + 1)
                 calls[f"unreadable-{number}"] = _blind(f"unreadable-{number}")
         return calls
 
     def _append(self, entry: dict[str, Any], *, sync: bool) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(entry, default=str, separators=(",", ":")) + "\n")
+        line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
+        with self.path.open("a+b") as handle:
+            if handle.seek(0, os.SEEK_END):
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # an older version's file, or a torn last line
+                    line = b"\n" + line
+            handle.write(line)
             if sync:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -177,7 +182,6 @@ class InflightJournal:
         rows: Sequence[tuple[str | None, Mapping[str, Any]]],
         *,
         idempotency_keys: Sequence[str] | None = None,
-        sent_at: float | None = None,
     ) -> str:
         """Record a call about to be sent; durable (fsynced) before it returns.
 
@@ -185,7 +189,6 @@ class InflightJournal:
             match_on: The push's match key label.
             rows: ``(match_key, payload)`` of each row of the call.
             idempotency_keys: The key each row is sent with (single creates), in row order.
-            sent_at: When the rows were first sent, if earlier (a call recorded again).
 
         Returns:
             The call's id, for :meth:`resolve`.
@@ -197,7 +200,7 @@ class InflightJournal:
         entry = {
             "op": "begin",
             "call_id": call_id,
-            "sent_at": time.time() if sent_at is None else sent_at,
+            "sent_at": time.time(),
             "pid": os.getpid(),
             "match_on": match_on,
             "rows": [

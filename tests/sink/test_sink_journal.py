@@ -44,6 +44,22 @@ def test_journal_reads_an_older_single_record_as_a_call_without_rows(tmp_path: P
     assert call.rows == () and call.sent_at > sent_at
 
 
+def test_journal_of_an_older_version_is_resolved_and_removed(tmp_path: Path) -> None:
+    # an older version wrote one JSON object; this one appends lines to it
+    path = tmp_path / "inflight.json"
+    rows = [{"match_key": "a@x.test", "payload": {"first_name": "A"}}]
+    calls = {"c1": {"sent_at": 1.0, "match_on": "email", "rows": rows}}
+    calls["c2"] = {**calls["c1"], "sent_at": 2.0}
+    path.write_text(json.dumps({"calls": calls}))
+    journal = InflightJournal(path)
+    assert [c.call_id for c in journal.pending()] == ["c1", "c2"]
+    journal.resolve(["c1"])
+    (left,) = InflightJournal(path).pending()
+    assert left.call_id == "c2" and left.rows[0].match_key == "a@x.test"
+    journal.resolve(["c2"])
+    assert journal.pending() == [] and not path.exists()
+
+
 class FakeClock:
     """Wall clock that only moves when the code under test sleeps."""
 
