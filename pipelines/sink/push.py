@@ -73,6 +73,7 @@ from pipelines.warehouse import (
     count_live,
     create_views,
     empty_mirror,
+    finish_pending,
     live_contacts,
     sample_live_ids,
     warehouse_lock,
@@ -431,6 +432,9 @@ def _record(
     """
     try:
         pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
+        # A push killed while loading left a package: dlt's run() would load it and drop the
+        # data given to it (this run's results), so the package is loaded first, on its own.
+        finish_pending(pipeline)
         mirror, merged = contacts_resource(learnt)
         resources = [r for r in (mirror, results_resource(frame, provenance)) if r is not None]
         if resources:

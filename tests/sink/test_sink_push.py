@@ -11,6 +11,8 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.sink import push_dataframe
+from pipelines.sink.results import results_resource
+from pipelines.source.runner import SyncSettings, warehouse_of
 from tests.sink.conftest import (
     Scenario,
     assert_server_matches,
@@ -200,3 +202,32 @@ def test_patch_404_is_the_rows_outcome(
     assert by_row.loc[2, "http_status"] == 404
     assert "archived" in by_row.loc[2, "error"]
     assert {c["company"] for c in live_contacts(sb)} == {"New"}
+
+
+def test_a_load_a_killed_push_left_pending_does_not_swallow_the_next_runs_results(
+    sb: SandboxServer, api_key: str, client: LynkistClient, warehouse: Path
+) -> None:
+    scenario = hubspot_scenario()
+    create_contacts(client, scenario.stored)
+    first = push_dataframe(
+        scenario.frame(), base_url=sb.base_url, api_key=api_key, duckdb_path=warehouse
+    )
+    # a push killed while loading its results leaves a normalized package behind
+    wh = warehouse_of(SyncSettings(base_url=sb.base_url, api_key=api_key, duckdb_path=warehouse))
+    pending = wh.pipeline(wh.push_pipeline_name)
+    pending.extract(results_resource(first.results.assign(run_id="killed-run")))
+    pending.normalize()
+    assert pending.list_normalized_load_packages()
+
+    again = push_dataframe(
+        scenario.frame(), base_url=sb.base_url, api_key=api_key, duckdb_path=warehouse
+    )
+
+    assert not again.warnings, again.warnings
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        runs = dict(
+            con.execute("SELECT run_id, count(*) FROM lynkist.push_results GROUP BY 1").fetchall()
+        )
+    # the pending package is loaded, and this run's own rows are not dropped for it
+    assert runs[again.run_id] == len(scenario.frame())
+    assert runs["killed-run"] == len(scenario.frame())
