@@ -14,13 +14,17 @@ has no undelete). Any other event that arrives meanwhile makes the contact be fe
 
 Coalescing: an event that finds its contact's GET queued, in flight, or already answered with a
 state at least as new costs no GET of its own, so requests never exceed events, and several
-events for one contact arriving close together (or out of order) cost one GET.
+events for one contact arriving close together (or out of order) cost one GET. A contact whose
+last GET started less than ``hold_s`` ago (one being edited in a burst) is not fetched again at
+once but when the flush asks for it: at most one GET per contact per flush, as when all GETs
+waited for the flush, while a contact's first change is still fetched at once.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +54,7 @@ class _Contact:
     error: Exception | None = None
     answer_stamp: int | None = None  # the fetched contact's updated_at/created_at (µs)
     deletion_known: bool = False
+    deferred: bool = False  # to fetch when the flush asks (fetched less than hold_s ago)
     # events stored while the GET was in flight: their stamps (None: no usable stamp)
     arrived: list[int | None] = field(default_factory=list)
 
@@ -60,11 +65,17 @@ class Prefetcher:
     Args:
         client: The API client (its limiter bounds the GETs in flight).
         workers: Threads sending GETs.
+        hold_s: A contact fetched less than this long ago waits for the flush (the flush
+            interval).
     """
 
-    def __init__(self, client: LynkistClient, *, workers: int = DEFAULT_WORKERS) -> None:
+    def __init__(
+        self, client: LynkistClient, *, workers: int = DEFAULT_WORKERS, hold_s: float = 1.0
+    ) -> None:
         self.client = client
+        self.hold_s = hold_s
         self._contacts: dict[str, _Contact] = {}
+        self._started: dict[str, float] = {}  # contact → when its last GET started (monotonic)
         self._queue: deque[str] = deque()
         lock = threading.Lock()
         self._cond = threading.Condition(lock)  # answers changed (the flush waits on it)
@@ -106,7 +117,7 @@ class Prefetcher:
                 state.arrived.append(stamp)  # judged when the answer comes
                 return
             if not _covers(state, stamp):
-                self._schedule(event.contact_id, state)
+                self._fetch_soon(event.contact_id, state)
 
     # -- the flush's side ----------------------------------------------------------------------
 
@@ -125,7 +136,7 @@ class Prefetcher:
                 if state is None:  # replayed from the spool: never seen by this process
                     state = self._contacts[contact_id] = _Contact(pending=n)
                 idle = not state.queued and not state.in_flight
-                if idle and (state.error is not None or state.answer is None):
+                if idle and (state.deferred or state.error is not None or state.answer is None):
                     self._schedule(contact_id, state)
             while True:
                 if self._stopping:
@@ -134,6 +145,9 @@ class Prefetcher:
                 failed = next((s.error for s in states if s.error is not None), None)
                 if failed is not None:
                     raise failed
+                for contact_id, state in zip(counts, states, strict=True):
+                    if state.deferred and not state.in_flight:  # held for this flush: now
+                        self._schedule(contact_id, state)
                 if all(s.answer is not None and not s.queued and not s.in_flight for s in states):
                     return {
                         contact_id: s.answer
@@ -150,13 +164,24 @@ class Prefetcher:
                 if state is None:
                     continue
                 state.pending -= n
-                if state.pending <= 0 and not state.queued and not state.in_flight:
+                if state.pending <= 0 and not (state.queued or state.in_flight or state.deferred):
                     del self._contacts[contact_id]
+            if len(self._started) > 2 * len(self._contacts) + 10_000:
+                horizon = time.monotonic() - self.hold_s
+                self._started = {k: t for k, t in self._started.items() if t > horizon}
 
     # -- the GETs ------------------------------------------------------------------------------
 
+    def _fetch_soon(self, contact_id: str, state: _Contact) -> None:
+        """Fetch now, or at the flush when the contact was fetched less than hold_s ago."""
+        started = self._started.get(contact_id)
+        if started is not None and time.monotonic() - started < self.hold_s:
+            state.deferred = True
+        else:
+            self._schedule(contact_id, state)
+
     def _schedule(self, contact_id: str, state: _Contact) -> None:
-        state.queued, state.error = True, None
+        state.queued, state.error, state.deferred = True, None, False
         self._queue.append(contact_id)
         self._work.notify()
 
@@ -169,6 +194,7 @@ class Prefetcher:
             contact_id = self._queue.popleft()
             state = self._contacts[contact_id]
             state.queued, state.in_flight = False, True
+            self._started[contact_id] = time.monotonic()
             state.arrived.clear()  # this GET starts after them: it covers them
             return contact_id, state
 
@@ -189,7 +215,7 @@ class Prefetcher:
                 state.answer_stamp = contact_stamp(answer) if isinstance(answer, dict) else None
                 arrived, state.arrived = state.arrived, []
                 if error is None and not all(_covers(state, stamp) for stamp in arrived):
-                    self._schedule(contact_id, state)
+                    self._fetch_soon(contact_id, state)
                 self._cond.notify_all()
 
 

@@ -122,3 +122,27 @@ def test_a_404_before_the_creation_is_fetched_again(sb: SandboxServer, api: http
     finally:
         prefetcher.stop()
         client.close()
+
+
+def test_a_contact_changed_again_soon_is_fetched_once_when_the_flush_asks(
+    sb: SandboxServer, api: httpx.Client
+) -> None:
+    v1 = api.post("", json={"first_name": "v1"}).json()
+    contact_id = v1["id"]
+    client = LynkistClient(sb.base_url, sb.keys["acme"]["rw"])
+    prefetcher = Prefetcher(client, workers=2, hold_s=60)
+    try:
+        prefetcher.stored(_event("contact.created", v1))
+        prefetcher.answers({contact_id: 1})  # its first change: fetched at once
+        prefetcher.written({contact_id: 1})
+        sb.admin.clear_requests()
+        for n in (2, 3, 4):  # a burst of edits, each after the previous answer
+            changed = api.patch(f"/{contact_id}", json={"first_name": f"v{n}"}).json()
+            prefetcher.stored(_event("contact.updated", changed))
+        assert _gets(sb) == 0  # held for the flush
+        answer = prefetcher.answers({contact_id: 3})[contact_id]
+        assert isinstance(answer, dict) and answer["first_name"] == "v4"
+        assert _gets(sb) == 1
+    finally:
+        prefetcher.stop()
+        client.close()
