@@ -230,11 +230,7 @@ class Applier:
         """Start the fetching threads (default mode) and the flushing thread (the spool's
         backlog goes first)."""
         if not self.settings.trust_payload:
-            self._prefetcher = Prefetcher(
-                self._api(),
-                workers=self.settings.fetch_workers,
-                hold_s=self.settings.flush_interval,
-            )
+            self._prefetcher = Prefetcher(self._api(), workers=self.settings.fetch_workers)
         self._thread = threading.Thread(target=self._run, name="lynkist-listen", daemon=True)
         self._thread.start()
 
@@ -313,11 +309,7 @@ class Applier:
 
     def _fetcher(self) -> Prefetcher:
         if self._prefetcher is None:  # flushing without start() (the final flush, tests)
-            self._prefetcher = Prefetcher(
-                self._api(),
-                workers=self.settings.fetch_workers,
-                hold_s=self.settings.flush_interval,
-            )
+            self._prefetcher = Prefetcher(self._api(), workers=self.settings.fetch_workers)
         return self._prefetcher
 
     def flush(self) -> FlushResult:

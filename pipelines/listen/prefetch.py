@@ -14,17 +14,17 @@ has no undelete). Any other event that arrives meanwhile makes the contact be fe
 
 Coalescing: an event that finds its contact's GET queued, in flight, or already answered with a
 state at least as new costs no GET of its own, so requests never exceed events, and several
-events for one contact arriving close together (or out of order) cost one GET. A contact whose
-last GET started less than ``hold_s`` ago (one being edited in a burst) is not fetched again at
-once but when the flush asks for it: at most one GET per contact per flush, as when all GETs
-waited for the flush, while a contact's first change is still fetched at once.
+events for one contact arriving close together (or out of order) cost one GET. A contact
+already fetched since the last flush had its answers (one being edited in a burst) is not
+fetched again at once but when the next flush asks for it: its later changes in that window
+cost one GET together, as when every GET waited for the flush, while a contact's first change
+in a window is still fetched at once.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,7 +54,7 @@ class _Contact:
     error: Exception | None = None
     answer_stamp: int | None = None  # the fetched contact's updated_at/created_at (µs)
     deletion_known: bool = False
-    deferred: bool = False  # to fetch when the flush asks (fetched less than hold_s ago)
+    deferred: bool = False  # to fetch when the flush asks (already fetched in this window)
     # events stored while the GET was in flight: their stamps (None: no usable stamp)
     arrived: list[int | None] = field(default_factory=list)
 
@@ -65,17 +65,13 @@ class Prefetcher:
     Args:
         client: The API client (its limiter bounds the GETs in flight).
         workers: Threads sending GETs.
-        hold_s: A contact fetched less than this long ago waits for the flush (the flush
-            interval).
     """
 
-    def __init__(
-        self, client: LynkistClient, *, workers: int = DEFAULT_WORKERS, hold_s: float = 1.0
-    ) -> None:
+    def __init__(self, client: LynkistClient, *, workers: int = DEFAULT_WORKERS) -> None:
         self.client = client
-        self.hold_s = hold_s
         self._contacts: dict[str, _Contact] = {}
-        self._started: dict[str, float] = {}  # contact → when its last GET started (monotonic)
+        # contacts whose GET started since the last flush had its answers
+        self._fetched_in_window: set[str] = set()
         self._queue: deque[str] = deque()
         lock = threading.Lock()
         self._cond = threading.Condition(lock)  # answers changed (the flush waits on it)
@@ -149,6 +145,8 @@ class Prefetcher:
                     if state.deferred and not state.in_flight:  # held for this flush: now
                         self._schedule(contact_id, state)
                 if all(s.answer is not None and not s.queued and not s.in_flight for s in states):
+                    # the next window begins: a contact's first change in it is fetched at once
+                    self._fetched_in_window.clear()
                     return {
                         contact_id: s.answer
                         for contact_id, s in zip(counts, states, strict=True)
@@ -166,16 +164,12 @@ class Prefetcher:
                 state.pending -= n
                 if state.pending <= 0 and not (state.queued or state.in_flight or state.deferred):
                     del self._contacts[contact_id]
-            if len(self._started) > 2 * len(self._contacts) + 10_000:
-                horizon = time.monotonic() - self.hold_s
-                self._started = {k: t for k, t in self._started.items() if t > horizon}
 
     # -- the GETs ------------------------------------------------------------------------------
 
     def _fetch_soon(self, contact_id: str, state: _Contact) -> None:
-        """Fetch now, or at the flush when the contact was fetched less than hold_s ago."""
-        started = self._started.get(contact_id)
-        if started is not None and time.monotonic() - started < self.hold_s:
+        """Fetch now, or when the flush asks if the contact was fetched in this window."""
+        if contact_id in self._fetched_in_window:
             state.deferred = True
         else:
             self._schedule(contact_id, state)
@@ -194,7 +188,7 @@ class Prefetcher:
             contact_id = self._queue.popleft()
             state = self._contacts[contact_id]
             state.queued, state.in_flight = False, True
-            self._started[contact_id] = time.monotonic()
+            self._fetched_in_window.add(contact_id)
             state.arrived.clear()  # this GET starts after them: it covers them
             return contact_id, state
 
