@@ -62,6 +62,15 @@ def _dlt_value(key: str, *, secret: bool) -> str | None:
     return str(value) if value else None
 
 
+def first_setting(flag: str | None, env: str, dlt_key: str, *, secret: bool) -> str | None:
+    """One setting by the shared precedence: flag > environment > dlt's providers.
+
+    dlt is imported only when neither the flag nor the environment has the value, so a
+    command configured by its environment starts without it.
+    """
+    return flag or os.environ.get(env) or _dlt_value(dlt_key, secret=secret)
+
+
 def resolve_credentials(args: argparse.Namespace) -> tuple[str, str]:
     """Base URL and API key by precedence: flag > environment > dlt config > default.
 
@@ -69,16 +78,10 @@ def resolve_credentials(args: argparse.Namespace) -> tuple[str, str]:
         UsageError: No API key anywhere.
     """
     base_url = (
-        args.base_url
-        or os.environ.get(BASE_URL_ENV)
-        or _dlt_value("sources.lynkist.base_url", secret=False)
+        first_setting(args.base_url, BASE_URL_ENV, "sources.lynkist.base_url", secret=False)
         or DEFAULT_BASE_URL
     )
-    api_key = (
-        args.api_key
-        or os.environ.get(API_KEY_ENV)
-        or _dlt_value("sources.lynkist.api_key", secret=True)
-    )
+    api_key = first_setting(args.api_key, API_KEY_ENV, "sources.lynkist.api_key", secret=True)
     if not api_key:
         raise UsageError(
             f"no API key: set {API_KEY_ENV}, pass --api-key, or add api_key under "

@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 import sys
 from typing import Any
 
 from pipelines.cli import EXIT_OK, UsageError
-from pipelines.cli.connection import _dlt_value, add_connection_arguments, resolve_credentials
+from pipelines.cli.connection import (
+    add_connection_arguments,
+    first_setting,
+    resolve_credentials,
+)
 from pipelines.cli.paths import add_warehouse_arguments, check_warehouse
 
 SECRET_ENV = "LYNKIST_WEBHOOK_SECRET"
@@ -130,10 +133,8 @@ def resolve_secret(args: argparse.Namespace) -> str:
     Raises:
         UsageError: None anywhere.
     """
-    secret = (
-        args.webhook_secret
-        or os.environ.get(SECRET_ENV)
-        or _dlt_value("sources.lynkist.webhook_secret", secret=True)
+    secret = first_setting(
+        args.webhook_secret, SECRET_ENV, "sources.lynkist.webhook_secret", secret=True
     )
     if not secret:
         raise UsageError(
