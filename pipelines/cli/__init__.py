@@ -230,8 +230,12 @@ def _end_process(code: int) -> None:
     costs 0.3-0.5 s of a sync's wall time (measured: no system call in between) and does
     nothing for the user: the command has closed its files and connections. The exit handlers
     (logging, temporary files, libraries' own) still run first. Returns without ending the
-    process when a non-daemon thread is still alive: the interpreter would wait for it.
+    process when a non-daemon thread is still alive (the interpreter would wait for it), or
+    when a profiler or tracer is attached (``python -m cProfile``, a debugger: they write their
+    results after the program returns).
     """
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return
     current = threading.current_thread()
     if current is not threading.main_thread() or any(
         t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()

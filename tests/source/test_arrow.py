@@ -16,7 +16,6 @@ from pipelines.source.arrow import (
     datetime_micros,
     fingerprints,
     parse_timestamps,
-    with_load_id,
 )
 from pipelines.source.mirror import Decision, Mirror
 from pipelines.source.settings import ARROW_SCHEMA
