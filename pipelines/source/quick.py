@@ -9,9 +9,11 @@ on the same columns), read with DuckDB directly, until the first table to load:
 
 - none at all, and nothing for ``contacts_rejected`` (:meth:`StartedScan.nothing_to_write`):
   the warehouse already equals the API; the run ends without importing dlt;
-- otherwise, at the first change found, the runner hands the scan, where it stands, to the
-  resource (``lynkist_source(started=...)``), which loads it through dlt as usual. The
-  listing goes on arriving (up to :data:`HELD_PAGES` pages wait) while dlt is imported.
+- otherwise the runner runs the rest of the scan here too (:meth:`StartedScan.gather`), and
+  writes a few plain changes by SQL (:mod:`pipelines.source.direct`), still without dlt;
+- anything more or unusual is handed, where the scan stands, to the resource
+  (``lynkist_source(started=...)``), which loads it through dlt as usual. The listing goes on
+  arriving (up to :data:`HELD_PAGES` pages wait) while dlt is imported.
 
 Only when nothing can make the direct read differ from the one dlt's resource would make: the
 destination is a DuckDB file, not ``--full-refresh``, dlt's local state of the pipeline exists,
