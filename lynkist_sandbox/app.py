@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from lynkist_sandbox import admin, routes
 from lynkist_sandbox.config import SandboxConfig
+from lynkist_sandbox.fastread import FastContactRead
 from lynkist_sandbox.faults import DroppedResponseLogFilter, FaultInjectionMiddleware
 from lynkist_sandbox.gate import ApiGate
 from lynkist_sandbox.idempotency import KeyInProgressGuard
@@ -136,7 +137,7 @@ def create_app(
     api.include_router(admin.router)
 
     faulty = FaultInjectionMiddleware(
-        api,
+        FastContactRead(api, api.state.service),
         get_spec=lambda: sandbox.faults,
         get_retry_after_style=lambda: sandbox.config.retry_after,
     )

@@ -18,6 +18,7 @@ durable at each step, so nothing is lost by not unwinding further).
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib
 import json
@@ -222,14 +223,39 @@ def _flush_and_exit(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _end_process(code: int) -> None:
+    """End the ``lynkist`` process now that the command is done, skipping the teardown.
+
+    Freeing every object of dlt, pyarrow and DuckDB one by one when the interpreter exits
+    costs 0.3-0.5 s of a sync's wall time (measured: no system call in between) and does
+    nothing for the user: the command has closed its files and connections. The exit handlers
+    (logging, temporary files, libraries' own) still run first. Returns without ending the
+    process when a non-daemon thread is still alive (the interpreter would wait for it), or
+    when a profiler or tracer is attached (``python -m cProfile``, a debugger: they write their
+    results after the program returns).
+    """
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return
+    current = threading.current_thread()
+    if current is not threading.main_thread() or any(
+        t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()
+    ):
+        return
+    atexit._run_exitfuncs()  # what the interpreter runs first on its way out
+    _flush_and_exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lynkist`` console script."""
+    """Entry point of the ``lynkist`` console script (which it ends: see :func:`_end_process`)."""
     threshold = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLD)
     try:
-        return _main(argv)
+        code = _main(argv)
     finally:
         gc.set_threshold(*threshold)  # main() also runs inside other processes (tests)
+    if argv is None:  # the console script (or python -m pipelines.cli), not a caller's process
+        _end_process(code)
+    return code
 
 
 def _main(argv: Sequence[str] | None) -> int:

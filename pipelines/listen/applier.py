@@ -2,8 +2,10 @@
 
 A background thread flushes as soon as events wait, at most once per ``flush_interval`` seconds
 (start to start), and at once when ``batch_events`` events wait. One flush: take the oldest
-pending events from the spool, take the warehouse's lock (waiting a bounded time while a sync
-holds it), complete whatever a killed run left behind,
+pending events from the spool, collect the touched contacts as fetched (default mode: the
+:class:`~pipelines.listen.prefetch.Prefetcher` has sent those GETs as the events arrived; the
+flush waits only for the ones still in flight, before it takes the lock), take the warehouse's
+lock (waiting a bounded time while a sync holds it), complete whatever a killed run left behind,
 load ``contact_events`` and the touched contacts in one dlt load, refresh the views the first
 time, release the lock, then mark the events applied in the spool. A crash anywhere before the
 last step replays the batch on restart; both tables merge on their keys, so a replay writes
@@ -23,7 +25,13 @@ from typing import Any
 
 from pipelines.client import LynkistClient, RetryPolicy
 from pipelines.listen import direct, warehouse
-from pipelines.listen.source import EVENTS_TABLE, listen_source, touched_contacts
+from pipelines.listen.prefetch import DEFAULT_WORKERS, Prefetcher
+from pipelines.listen.source import (
+    CONTACT_CHANGES,
+    EVENTS_TABLE,
+    FetchedContacts,
+    listen_source,
+)
 from pipelines.listen.spool import KEEP_APPLIED_S, Spool, SpooledEvent
 from pipelines.source.runner import SyncSettings
 from pipelines.source.settings import TABLE_NAME
@@ -43,8 +51,10 @@ class FlushResult:
         events: Events loaded into ``contact_events``.
         contacts: Distinct contacts the events changed.
         written: Contact rows written (new, updated, archived).
-        requests: API requests sent (0 with ``trust_payload``).
+        requests: API requests sent since the previous flush (0 with ``trust_payload``): the
+            GETs go out as events arrive, so they are counted at the flush that follows them.
         duration_s: Wall time, lock wait included.
+        fetch_wait_s: Of which waiting for GETs still in flight (default mode).
         finished_at: When it ended (UTC).
     """
 
@@ -53,6 +63,7 @@ class FlushResult:
     written: int = 0
     requests: int = 0
     duration_s: float = 0.0
+    fetch_wait_s: float = 0.0
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +74,7 @@ class FlushResult:
             "written": self.written,
             "requests": self.requests,
             "duration_s": round(self.duration_s, 3),
+            "fetch_wait_s": round(self.fetch_wait_s, 3),
             "finished_at": self.finished_at.isoformat(),
         }
 
@@ -78,6 +90,7 @@ class ApplierSettings:
         batch_events: Flush sooner once this many events wait; also the most per flush.
         trust_payload: Apply payloads (ordering guard) instead of fetching contacts.
         lock_wait_s: How long a flush waits for the warehouse lock before trying later.
+        fetch_workers: Threads sending the default mode's GETs.
     """
 
     warehouse: SyncSettings
@@ -85,6 +98,7 @@ class ApplierSettings:
     batch_events: int = 1000
     trust_payload: bool = False
     lock_wait_s: float = 600.0
+    fetch_workers: int = DEFAULT_WORKERS
 
 
 @dataclass
@@ -145,6 +159,15 @@ def next_flush_due(
     return None
 
 
+def _touched(batch: list[SpooledEvent]) -> dict[str, int]:
+    """Contact id → how many of the batch's events change it (first-seen order)."""
+    counts: dict[str, int] = {}
+    for event in batch:
+        if event.event in CONTACT_CHANGES and event.contact_id:
+            counts[event.contact_id] = counts.get(event.contact_id, 0) + 1
+    return counts
+
+
 class Applier:
     """Flushes the spool into the warehouse from one background thread.
 
@@ -175,12 +198,17 @@ class Applier:
         self._hint_lock = threading.Lock()
         self._views_done = False
         self._client: LynkistClient | None = None
+        self._prefetcher: Prefetcher | None = None
+        self._requests_seen = 0
 
     # -- wiring ----------------------------------------------------------------------------
 
-    def notify(self) -> None:
-        """One more event was stored: wake the flushing thread when the first one starts
-        waiting (it flushes once the interval allows) and when a whole batch waits."""
+    def notify(self, event: SpooledEvent | None = None) -> None:
+        """One more event was stored: fetch its contact (default mode), and wake the flushing
+        thread when the first one starts waiting (it flushes once the interval allows) and
+        when a whole batch waits."""
+        if event is not None and self._prefetcher is not None:
+            self._prefetcher.stored(event)
         with self._hint_lock:
             self._pending_hint += 1
             wake = self._pending_hint in (1, self.settings.batch_events)
@@ -199,7 +227,10 @@ class Applier:
         }
 
     def start(self) -> None:
-        """Start the flushing thread (the spool's backlog goes first)."""
+        """Start the fetching threads (default mode) and the flushing thread (the spool's
+        backlog goes first)."""
+        if not self.settings.trust_payload:
+            self._prefetcher = Prefetcher(self._api(), workers=self.settings.fetch_workers)
         self._thread = threading.Thread(target=self._run, name="lynkist-listen", daemon=True)
         self._thread.start()
 
@@ -221,6 +252,8 @@ class Applier:
                 self.spool.pending_count(),
                 self.totals.last_error,
             )
+        if self._prefetcher is not None:
+            self._prefetcher.stop()
         if self._client is not None:
             self._client.close()
 
@@ -274,6 +307,11 @@ class Applier:
             )
         return self._client
 
+    def _fetcher(self) -> Prefetcher:
+        if self._prefetcher is None:  # flushing without start() (the final flush, tests)
+            self._prefetcher = Prefetcher(self._api(), workers=self.settings.fetch_workers)
+        return self._prefetcher
+
     def flush(self) -> FlushResult:
         """Apply up to ``batch_events`` pending events now; returns what was done.
 
@@ -289,24 +327,31 @@ class Applier:
             result = FlushResult()
             if not batch:
                 return result
-            client = None if self.settings.trust_payload else self._api()
-            before = client.stats.snapshot().requests if client is not None else 0
+            counts = _touched(batch)
+            fetched = None
+            if not self.settings.trust_payload:
+                # outside the lock: the GETs were sent as the events arrived
+                fetched = FetchedContacts(self._fetcher().answers(counts))
+                result.fetch_wait_s = time.monotonic() - started
             wh = self.settings.warehouse
             with warehouse.locked(wh, self.settings.lock_wait_s):
                 pipeline = warehouse.open_pipeline(wh)
                 warehouse.finish_pending(pipeline)
-                stats = self._load(pipeline, batch, client)
+                stats = self._load(pipeline, batch, fetched)
                 if not self._views_done and wh.create_views:
                     warehouse.create_views(pipeline)
                     self._views_done = True
             self.spool.mark_applied([e.seq for e in batch])
+            if self._prefetcher is not None:
+                self._prefetcher.written(counts)
             if self.totals.flushes % 100 == 0:
                 self.spool.prune(KEEP_APPLIED_S)
             result.events = len(batch)
-            result.contacts = len(touched_contacts(batch))
+            result.contacts = len(counts)
             result.written = stats.new + stats.updated + stats.deleted
-            if client is not None:
-                result.requests = client.stats.snapshot().requests - before
+            if self._client is not None:
+                total = self._client.stats.snapshot().requests
+                result.requests, self._requests_seen = total - self._requests_seen, total
             result.duration_s = time.monotonic() - started
             result.finished_at = datetime.now(UTC)
             self._record(result)
@@ -316,7 +361,7 @@ class Applier:
         self,
         pipeline: Any,
         batch: list[SpooledEvent],
-        client: LynkistClient | None,
+        fetched: FetchedContacts | None,
     ) -> SyncStats:
         """Load the batch: by SQL when the tables are ready (:mod:`direct`), else through dlt.
 
@@ -325,14 +370,14 @@ class Applier:
         """
         trust = self.settings.trust_payload
         stats = SyncStats()
-        source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
+        source = listen_source(batch, fetched=fetched, stats=stats, trust_payload=trust)
         if direct.usable(pipeline, [EVENTS_TABLE, TABLE_NAME]):
             tables = {name: list(res) for name, res in source.selected_resources.items()}
             if direct.apply(pipeline, tables, {EVENTS_TABLE: "event_id", TABLE_NAME: "id"}):
                 return stats
-            # a new table or column: dlt evolves the schema (the GETs run again, rarely)
+            # a new table or column: dlt evolves the schema
             stats = SyncStats()
-            source = listen_source(batch, client=client, stats=stats, trust_payload=trust)
+            source = listen_source(batch, fetched=fetched, stats=stats, trust_payload=trust)
         pipeline.run(source)
         return stats
 

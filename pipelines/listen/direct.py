@@ -14,15 +14,14 @@ batch through dlt, which evolves the schema.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 
 import dlt
 import pyarrow as pa
 
-log = logging.getLogger(__name__)
+from pipelines.warehouse.direct import merge_by_key, new_load_id
 
-_VIEW = "lynkist_listen_batch"
+log = logging.getLogger(__name__)
 
 
 def usable(pipeline: dlt.Pipeline, names: Sequence[str]) -> bool:
@@ -56,7 +55,7 @@ def apply(
     """
     if not _ready(pipeline, tables):
         return False
-    load_id = f"{time.time():.7f}"  # a load id in dlt's own format, for row lineage
+    load_id = new_load_id()
     with pipeline.sql_client() as client, client.begin_transaction():
         con = client.native_connection
         for name, batch in tables.items():
@@ -68,11 +67,5 @@ def apply(
                     "_dlt_load_id", pa.array([load_id] * merged.num_rows, pa.string())
                 )
             key = client.escape_column_name(keys[name])
-            qualified = client.make_qualified_table_name(name)
-            con.register(_VIEW, merged)
-            try:
-                con.execute(f"DELETE FROM {qualified} WHERE {key} IN (SELECT {key} FROM {_VIEW})")
-                con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM {_VIEW}")
-            finally:
-                con.unregister(_VIEW)
+            merge_by_key(con, client.make_qualified_table_name(name), key, merged)
     return True

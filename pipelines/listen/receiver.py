@@ -133,7 +133,7 @@ def create_app(
     spool: Spool,
     verify_settings: VerifySettings,
     *,
-    on_stored: Callable[[], None],
+    on_stored: Callable[[SpooledEvent], None],
     health: Callable[[], dict[str, Any]],
     counters: Counters,
     max_body: int = DEFAULT_MAX_BODY,
@@ -143,7 +143,8 @@ def create_app(
     Args:
         spool: Where accepted events go.
         verify_settings: Secret, header, scheme, tolerance.
-        on_stored: Called after each newly stored event (wakes the applier).
+        on_stored: Called with each newly stored event (the applier fetches its contact
+            and wakes up).
         health: Returns the applier's part of ``/healthz`` (queue depth, last flush).
         counters: Filled with what was answered.
         max_body: Largest accepted body, in bytes.
@@ -179,7 +180,7 @@ def create_app(
             counters.duplicates += 1
             return JSONResponse({"status": "duplicate", "id": record.event_id})
         counters.stored += 1
-        on_stored()
+        on_stored(record)
         return JSONResponse({"status": "stored", "id": record.event_id})
 
     async def healthz(request: Request) -> JSONResponse:

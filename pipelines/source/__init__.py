@@ -9,9 +9,9 @@ Usage (what ``lynkist sync`` does, minus locking and the summary)::
     pipeline.run(lynkist_source("https://api.lynkist.io", api_key))
 
 (dlt names that DuckDB file ``crm.duckdb``; a file named like the dataset would make DuckDB's
-catalog and schema collide.) For row lineage (a ``_dlt_load_id`` column on ``contacts``) set
-dlt's ``normalize.parquet_normalizer.add_dlt_load_id = true``, as the warehouse layer does for
-its own pipelines.
+catalog and schema collide.) Every row carries its load's ``_dlt_load_id`` (row lineage): the
+source fills the column itself, without dlt's ``add_dlt_load_id`` (which may stay on: it writes
+the same value, only slower, see :func:`pipelines.source.arrow.with_load_id`).
 
 Each run lists every contact (the API has no server-side filter), compares each with the copy
 in the warehouse and loads only what is new, changed or archived; see

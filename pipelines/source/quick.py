@@ -9,9 +9,11 @@ on the same columns), read with DuckDB directly, until the first table to load:
 
 - none at all, and nothing for ``contacts_rejected`` (:meth:`StartedScan.nothing_to_write`):
   the warehouse already equals the API; the run ends without importing dlt;
-- otherwise, at the first change found, the runner hands the scan, where it stands, to the
-  resource (``lynkist_source(started=...)``), which loads it through dlt as usual. The
-  listing goes on arriving (up to :data:`HELD_PAGES` pages wait) while dlt is imported.
+- otherwise the runner runs the rest of the scan here too (:meth:`StartedScan.gather`), and
+  writes a few plain changes by SQL (:mod:`pipelines.source.direct`), still without dlt;
+- anything more or unusual is handed, where the scan stands, to the resource
+  (``lynkist_source(started=...)``), which loads it through dlt as usual. The listing goes on
+  arriving (up to :data:`HELD_PAGES` pages wait) while dlt is imported.
 
 Only when nothing can make the direct read differ from the one dlt's resource would make: the
 destination is a DuckDB file, not ``--full-refresh``, dlt's local state of the pipeline exists,
@@ -58,38 +60,75 @@ HELD_PAGES = 256
 
 @dataclass
 class StartedScan:
-    """A scan begun without dlt: the first table to load (if any) and the rest of the scan.
+    """A scan begun without dlt: the tables found so far (if any) and the rest of the scan.
 
     Attributes:
         reconciler: The scan's reconciler (its mirror and counters).
         rejected: Its problem log.
         stats: Its counters.
         views: The analysis views the warehouse holds (for the summary of a run that ends here).
+        columns: The columns of the warehouse's contacts table.
     """
 
     reconciler: Reconciler
     rejected: RejectedLog
     stats: SyncStats
     views: list[str]
-    _first: pa.Table | None
+    columns: frozenset[str]
+    _found: list[pa.Table]
     _rest: Iterator[pa.Table]
+    _complete: bool = False
 
     def nothing_to_write(self) -> bool:
         """Whether the whole scan ran and found the warehouse equal to the API."""
         return (
-            self._first is None
+            not self._found
             and self.stats.rows_emitted == 0
             and not self.stats.conflict_ids
             and not self.rejected.problems
             and not self.rejected.resolved()
         )
 
-    def rest(self) -> Iterator[pa.Table]:
-        """The tables to load: the one found first, then the rest of the scan."""
-        first, self._first = self._first, None
+    def gather(self, max_rows: int, max_bytes: int) -> bool:
+        """Run the rest of the scan here, keeping what it emits, up to a bound.
+
+        Returns:
+            Whether the scan is complete with at most ``max_rows`` rows and ``max_bytes`` bytes
+            to write (:attr:`found`); otherwise it stops past the bound, to be continued by
+            dlt (:meth:`rest`).
+        """
         self.reconciler.hold_pages(None)  # the consumer is back
-        if first is not None:
-            yield first
+        try:
+            for table in self._rest:
+                self._found.append(table)
+                if self._over(max_rows, max_bytes):
+                    return False
+        finally:
+            self.reconciler.hold_pages(HELD_PAGES)  # until whoever goes on takes over
+        self._complete = not self._over(max_rows, max_bytes)
+        return self._complete
+
+    def _over(self, max_rows: int, max_bytes: int) -> bool:
+        return (
+            sum(t.num_rows for t in self._found) > max_rows
+            or sum(t.nbytes for t in self._found) > max_bytes
+        )
+
+    @property
+    def found(self) -> list[pa.Table]:
+        """The tables to load that the scan has emitted so far (all of them once complete)."""
+        return list(self._found)
+
+    @property
+    def complete(self) -> bool:
+        """Whether :meth:`gather` ran the whole scan: :attr:`found` is everything to load."""
+        return self._complete
+
+    def rest(self) -> Iterator[pa.Table]:
+        """The tables to load: the ones found so far, then the rest of the scan."""
+        found, self._found = self._found, []
+        self.reconciler.hold_pages(None)  # the consumer is back
+        yield from found
         yield from self._rest
 
 
@@ -114,6 +153,7 @@ def _eligible(warehouse: Warehouse) -> bool:
 class _Warehouse:
     mirror: Mirror
     views: list[str]
+    columns: frozenset[str]
 
 
 def _read(warehouse: Warehouse, *, with_views: bool) -> _Warehouse | None:
@@ -145,13 +185,23 @@ def _read(warehouse: Warehouse, *, with_views: bool) -> _Warehouse | None:
             ).fetchone() or (0,)
             if open_problems:
                 return None  # this run may resolve them: dlt writes contacts_rejected
+        columns = frozenset(
+            name
+            for (name,) in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = ? "
+                "AND table_name = ?",
+                [dataset, TABLE_NAME],
+            ).fetchall()
+        )
         mirror = Mirror()
         reader: Any = con.sql(
             f'SELECT "id", "updated_at", "created_at", "is_deleted" FROM "{dataset}"."{TABLE_NAME}"'
         ).to_arrow_reader(50_000)
         for batch in reader:
             add_chunk(mirror, pa.Table.from_batches([batch]))
-    return _Warehouse(mirror, [view for view in ALL_VIEWS if objects.get(view) == "VIEW"])
+    views = [view for view in ALL_VIEWS if objects.get(view) == "VIEW"]
+    return _Warehouse(mirror, views, columns)
 
 
 def start(
@@ -198,4 +248,12 @@ def start(
     scan = reconciler.run()
     first = next(scan, None)
     reconciler.hold_pages(HELD_PAGES)  # while dlt is imported
-    return StartedScan(reconciler, rejected, stats, found.views, first, scan)
+    return StartedScan(
+        reconciler,
+        rejected,
+        stats,
+        found.views,
+        found.columns,
+        [] if first is None else [first],
+        scan,
+    )

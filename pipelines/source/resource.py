@@ -17,6 +17,7 @@ from dlt.extract import DltResource
 
 from pipelines.client import LynkistClient
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
+from pipelines.source.arrow import with_load_id
 from pipelines.source.mirror import Mirror, load_fingerprints, utc_now
 from pipelines.source.reconcile import Reconciler
 from pipelines.source.rejected import RejectedLog, load_open_problems
@@ -24,6 +25,8 @@ from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE
 from pipelines.source.settings import (
     BATCH_ROWS,
     COLUMN_HINTS,
+    LOAD_ID_COLUMN,
+    LOAD_ID_HINT,
     MAX_RESCANS,
     PAGE_LIMIT,
     PRIMARY_KEY,
@@ -78,15 +81,33 @@ def _active_pipeline() -> SupportsPipeline:
 _MERGE: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
 
+def _current_load_id() -> str | None:
+    """The id of the load package being extracted (the value of ``_dlt_load_id``); None when
+    the resource is iterated outside dlt's extract (the listener's SQL path adds the column)."""
+    from dlt.common.configuration.exceptions import ContextDefaultCannotBeCreated
+    from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+
+    try:
+        return str(dlt.current.load_package_state()["load_id"])
+    except (CurrentLoadPackageStateNotAvailable, ContextDefaultCannotBeCreated):
+        return None
+
+
+def _lineage(table: pa.Table, load_id: str | None) -> pa.Table:
+    return table if load_id is None else with_load_id(table, load_id)
+
+
 def _rejected_item(table: pa.Table) -> Any:
     """``table`` dispatched to ``contacts_rejected``, with that table's own key and hints."""
     hints = dlt.mark.make_hints(
         table_name=REJECTED_TABLE,
         write_disposition=_MERGE,
         primary_key=list(REJECTED_KEY),
-        columns=REJECTED_HINTS,
+        columns={**REJECTED_HINTS, LOAD_ID_COLUMN: LOAD_ID_HINT},
     )
-    return dlt.mark.with_hints(table, hints, create_table_variant=True)
+    return dlt.mark.with_hints(
+        _lineage(table, _current_load_id()), hints, create_table_variant=True
+    )
 
 
 def _report(rejected: RejectedLog, counters: SyncStats) -> Iterator[Any]:
@@ -94,6 +115,13 @@ def _report(rejected: RejectedLog, counters: SyncStats) -> Iterator[Any]:
     rejected.count_into(counters)
     if (report := rejected.table(utc_now())) is not None:
         yield _rejected_item(report)
+
+
+def _with_lineage(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Each table with this load's ``_dlt_load_id`` (see :func:`with_load_id`)."""
+    load_id = _current_load_id()
+    for table in tables:
+        yield _lineage(table, load_id)
 
 
 def contacts_resource(
@@ -135,7 +163,7 @@ def contacts_resource(
     def contacts() -> Iterator[pa.Table]:
         try:
             if started is not None:
-                yield from started.rest()
+                yield from _with_lineage(started.rest())
                 yield from _report(started.rejected, started.stats)
                 return
             pipeline = _active_pipeline()
@@ -154,7 +182,9 @@ def contacts_resource(
                 max_delete_share=max_delete_share,
                 verify_tenant=only_ids is None,
             )
-            yield from (reconciler.refresh(only_ids) if only_ids is not None else reconciler.run())
+            yield from _with_lineage(
+                reconciler.refresh(only_ids) if only_ids is not None else reconciler.run()
+            )
             yield from _report(rejected, counters)
         finally:
             if close_client:
@@ -169,7 +199,7 @@ def contacts_resource(
         # copies it again, and without dlt's dedup every contact was stored twice.
         write_disposition=_MERGE,
         primary_key=PRIMARY_KEY,
-        columns=COLUMN_HINTS,
+        columns={**COLUMN_HINTS, LOAD_ID_COLUMN: LOAD_ID_HINT},
     )
 
 

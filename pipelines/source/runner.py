@@ -24,14 +24,14 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
-from pipelines.source import quick
+from pipelines.source import direct, quick
 from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, MirrorSafetyError
 from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, REJECTED_TABLE, TABLE_NAME
 from pipelines.source.stats import SyncStats
@@ -44,6 +44,7 @@ from pipelines.warehouse import (
     create_views,
     failure_reason,
     finish_pending,
+    load_id_config_key,
     start_clean,
     warehouse_lock,
 )
@@ -301,7 +302,8 @@ def _extract_and_load(
     """
     if pipeline.config.restore_from_destination:
         pipeline.sync_destination()  # what run() does first
-    pipeline.extract(source, refresh=refresh)
+    with _lineage_from_source(pipeline):
+        pipeline.extract(source, refresh=refresh)
     if stats.rows_emitted == 0 and not stats.problems and not stats.resolved and refresh is None:
         pipeline.abort_packages()
         return 0
@@ -310,21 +312,36 @@ def _extract_and_load(
     return int(info.row_counts.get(TABLE_NAME, 0))
 
 
-#: Serialises the first import of dlt and pandas between syncs running on threads.
+@contextlib.contextmanager
+def _lineage_from_source(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """dlt's own ``add_dlt_load_id`` off while the source, which fills ``_dlt_load_id`` itself
+    (:func:`~pipelines.source.arrow.with_load_id`), is extracted: dlt's would replace the column
+    with the same value, importing pandas to do so (~0.7 s). Back on after: the listener and
+    the push load Arrow tables through the same pipeline and rely on it.
+    """
+    import dlt
+
+    key = load_id_config_key(pipeline.pipeline_name)
+    dlt.config[key] = False
+    try:
+        yield
+    finally:
+        dlt.config[key] = True
+
+
+#: Serialises the first import of dlt between syncs running on threads.
 _IMPORTING = threading.Lock()
 
 
 def _import_dlt_stack() -> None:
-    """Import dlt and pandas (which dlt loads on its own) once, one thread at a time.
+    """Import dlt once, one thread at a time.
 
-    A sync imports them only when it has something to write. Threads importing pandas at the
-    same moment (``sync --all``, a threaded orchestrator) fail with "partially initialized
-    module 'pandas'": Python hands a module still being imported to the second importer when
-    the imports are circular.
+    A sync imports it only when it has something to write. Threads importing a package with
+    circular imports at the same moment (``sync --all``, a threaded orchestrator) can fail with
+    "partially initialized module". pandas, which had the same problem, is no longer imported
+    by a sync at all (see :func:`_lineage_from_source`).
     """
     with _IMPORTING:
-        import pandas  # noqa: F401
-
         import pipelines.source.resource  # noqa: F401  (imports dlt)
 
 
@@ -382,7 +399,9 @@ def run_sync(
         scan = None
         if settings.quick_start and not settings.full_refresh:
             scan = _start_quick(settings, warehouse, api, stats, pipeline)
-        if scan is not None and scan.nothing_to_write():
+        if scan is not None and (
+            scan.nothing_to_write() or _write_direct(warehouse, scan, summary)
+        ):
             scan.rejected.count_into(stats)
             summary.views = scan.views if settings.create_views else []  # as they were
         else:
@@ -428,6 +447,22 @@ def _start_quick(
         )
     except MirrorSafetyError as exc:  # as dlt's path reports it: nothing was written
         raise SyncRefusedError(str(exc)) from None
+
+
+def _write_direct(warehouse: Warehouse, scan: quick.StartedScan, summary: SyncSummary) -> bool:
+    """Finish the scan and write what it found by SQL (:mod:`pipelines.source.direct`);
+    False when it must go through dlt (the rows found so far are then loaded first)."""
+    try:
+        scan.gather(direct.MAX_ROWS, direct.MAX_BYTES)
+    except MirrorSafetyError as exc:  # as dlt's path reports it: nothing was written
+        raise SyncRefusedError(str(exc)) from None
+    if not direct.applies(scan):
+        return False
+    written = direct.write(warehouse, scan)
+    if written is None:
+        return False
+    summary.rows_written = written
+    return True
 
 
 def _load(

@@ -62,6 +62,16 @@ MAX_RAW_CHARS: Final = 16_000
 #: Where values that could not be stored as sent are reported (one row per contact and field).
 REJECTED_TABLE: Final = "contacts_rejected"
 REJECTED_KEY: Final = ("id", "field")
+#: dlt's lineage column, filled by the source itself (see ``arrow.with_load_id``).
+LOAD_ID_COLUMN: Final = "_dlt_load_id"
+#: Its hint, as dlt declares the column when it adds it (``dlt_load_id_column``).
+LOAD_ID_HINT: Final[TColumnSchema] = {
+    "data_type": "text",
+    "nullable": False,
+    "precision": 64,
+    "description": "Load identifier linking this row to its load operation",
+}
+
 REJECTED_HINTS: Final[dict[str, TColumnSchema]] = {
     "id": {"data_type": "text", "nullable": False},
     "field": {"data_type": "text", "nullable": False},

@@ -31,6 +31,7 @@ from pipelines.warehouse.location import (
     DEFAULT_DUCKDB_FILE,
     Warehouse,
     cannot_create_in,
+    load_id_config_key,
 )
 from pipelines.warehouse.lock import lock_path, warehouse_lock
 from pipelines.warehouse.mirror import (
@@ -68,6 +69,7 @@ __all__ = [
     "failure_reason",
     "finish_pending",
     "live_contacts",
+    "load_id_config_key",
     "lock_path",
     "sample_live_ids",
     "start_clean",

@@ -86,6 +86,11 @@ def cannot_create_in(directory: Path) -> str | None:
     return None
 
 
+def load_id_config_key(pipeline_name: str) -> str:
+    """dlt's config key that makes the pipeline add ``_dlt_load_id`` to Arrow tables."""
+    return f"{pipeline_name}.normalize.parquet_normalizer.add_dlt_load_id"
+
+
 @dataclass(frozen=True)
 class Warehouse:
     """One warehouse: a destination plus a dataset.
@@ -243,7 +248,7 @@ class Warehouse:
         name = name or self.pipeline_name_resolved
         # The source yields Arrow tables, which dlt loads without ``_dlt_load_id`` unless told:
         # lineage for every row, scoped to this pipeline (dlt's config section = its name).
-        dlt.config[f"{name}.normalize.parquet_normalizer.add_dlt_load_id"] = True
+        dlt.config[load_id_config_key(name)] = True
         pipeline = dlt.pipeline(
             pipeline_name=name,
             pipelines_dir=str(self.working_dir),

@@ -62,6 +62,23 @@ def test_get_returns_what_create_returned(client: httpx.Client) -> None:
     assert response.json() == contact
 
 
+def test_get_by_id_still_passes_the_log_the_key_check_and_the_faults(
+    sb: SandboxServer, client: httpx.Client, api_key: str
+) -> None:
+    """GET by id skips FastAPI's routing (the hottest read); nothing in front of it."""
+    contact = create(client, first_name="Fast")
+    url = f"{sb.base_url}/api/v1/public/contacts/{contact['id']}"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(f"{url}/", headers={"Authorization": f"Bearer {api_key}"}).json() == contact
+    sb.admin.set_faults(error_5xx=1.0)
+    assert client.get(f"/{contact['id']}").status_code >= 500
+    sb.admin.set_faults(error_5xx=0.0)
+    logged = [(r["method"], r["path"], r["status"]) for r in sb.admin.requests()][-3:]
+    path = f"/api/v1/public/contacts/{contact['id']}"
+    assert [entry[:2] for entry in logged] == [("GET", path)] * 3
+    assert logged[0][2] == 401 and logged[1][2] == 200 and logged[2][2] >= 500
+
+
 @pytest.mark.parametrize(
     "contact_id", ["604a6057-b93f-4001-b0b9-15727405267d", "not-a-uuid", "search"]
 )

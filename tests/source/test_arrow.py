@@ -227,3 +227,21 @@ def test_converting_a_page_does_not_import_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_with_load_id_sets_one_value_for_every_row_without_pandas() -> None:
+    """dlt's lineage column as dlt builds it (dictionary-encoded, not null), replacing an old
+    one (a deleted contact's row read back), in a process that never imports pandas."""
+    code = (
+        "import sys; from pipelines.source.arrow import contacts_table, with_load_id\n"
+        f"t = with_load_id(contacts_table([{CONTACT!r}, {{'id': 'x'}}]), 'old')\n"
+        "t = with_load_id(t, '1767225600.1234567')\n"
+        "f = t.schema.field('_dlt_load_id')\n"
+        "print(t.column('_dlt_load_id').to_pylist(), t.column_names.count('_dlt_load_id'), "
+        "str(f.type), f.nullable, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "['1767225600.1234567', '1767225600.1234567'] 1 dictionary<values=string, "
+        "indices=int8, ordered=0> False False"
+    )

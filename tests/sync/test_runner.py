@@ -245,6 +245,9 @@ def test_a_sync_with_no_change_runs_no_load(sb: SandboxServer, tmp_path: Path) -
 
     _change_things(sb, updates=1, archives=0, creates=0)
     settings.quick_start = True
+    assert run_sync(settings).rows_written == 1  # written by SQL (test_direct.py): dlt not run
+    assert _steps(settings) == ["extract"]  # still the trace of the run before
+    _change_things(sb, updates=0, archives=1, creates=0)  # marking deleted: through dlt
     assert run_sync(settings).rows_written == 1
     assert "load" in _steps(settings)
     assert_warehouse_matches_server(tmp_path / "w.duckdb", sb)
