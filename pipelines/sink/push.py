@@ -30,17 +30,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import dlt
 import pandas as pd
 
 from pipelines.client import LynkistClient
 from pipelines.defaults import DEFAULT_PUSH_CONCURRENCY
+from pipelines.sink import record
 from pipelines.sink.candidates import candidate_filter
 from pipelines.sink.cost import lookup_way
 from pipelines.sink.execute import Execution, RowResult, execute_plan
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.keys import MatchKey, parse_match_on
-from pipelines.sink.learned import contacts_resource
+from pipelines.sink.learned import contacts_resource, contacts_table
 from pipelines.sink.plan import Plan, build_plan, input_keys
 from pipelines.sink.reconcile import (
     KEY_REPLAY_S,
@@ -53,6 +53,7 @@ from pipelines.sink.reconcile import (
 from pipelines.sink.results import (
     results_frame,
     results_resource,
+    results_table,
     summarize,
     write_plan_csv,
     write_results_csv,
@@ -68,6 +69,7 @@ from pipelines.warehouse import (
     DEFAULT_DATASET,
     DEFAULT_DESTINATION,
     DEFAULT_DUCKDB_FILE,
+    SqlSource,
     Warehouse,
     WarehouseConfigError,
     count_live,
@@ -76,6 +78,7 @@ from pipelines.warehouse import (
     finish_pending,
     live_contacts,
     sample_live_ids,
+    sql_source,
     warehouse_lock,
 )
 from transforms.mapping import ColumnReport
@@ -255,16 +258,14 @@ def _refresh(settings: PushSettings) -> None:
         raise PushUsageError(str(exc)) from None
 
 
-def _read_mirror(warehouse: Warehouse, pipeline: dlt.Pipeline, where: str | None) -> pd.DataFrame:
+def _read_mirror(warehouse: Warehouse, pipeline: SqlSource, where: str | None) -> pd.DataFrame:
     """The live contacts the plan needs: those ``where`` selects (see :mod:`.candidates`)."""
     if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
         return empty_mirror()  # nothing synced yet; do not create the file for a dry run
     return live_contacts(pipeline, where=where)
 
 
-def _check_same_tenant(
-    settings: PushSettings, warehouse: Warehouse, pipeline: dlt.Pipeline
-) -> None:
+def _check_same_tenant(settings: PushSettings, warehouse: Warehouse, pipeline: SqlSource) -> None:
     """``--no-refresh``: the mirror must be this key's tenant (the refresh's sync checks it
     otherwise), or every matched row would be a PATCH of another tenant's contact."""
     if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
@@ -281,7 +282,7 @@ def _check_same_tenant(
             raise PushUsageError(str(exc)) from None
 
 
-def _count_live(warehouse: Warehouse, pipeline: dlt.Pipeline) -> int:
+def _count_live(warehouse: Warehouse, pipeline: SqlSource) -> int:
     if warehouse.is_duckdb and not warehouse.duckdb_file.exists():
         return 0
     return count_live(pipeline)
@@ -422,21 +423,29 @@ def _record(
     warnings: list[str],
 ) -> int:
     """Merge what the push learned into the mirror and append its results to
-    ``push_results`` in one load of the push's pipeline, then refresh the views.
+    ``push_results`` in one load, then refresh the views.
 
-    One load, not one each: every dlt run and pipeline object costs a fixed ~0.3-0.6 s, most of
-    a small push's time after its writes.
+    By SQL in one DuckDB transaction where that applies (:mod:`.record`), else in one load of
+    the push's dlt pipeline — one load, not one each: every dlt run and pipeline object costs a
+    fixed ~0.3-0.6 s, most of a small push's time after its writes.
 
     Returns:
         The contacts merged into the mirror.
     """
+    mirror = contacts_table(learnt)
+    results = results_table(frame, provenance)
+    merged = 0 if mirror is None else mirror.num_rows
+    if record.write(warehouse, mirror, results):
+        _refresh_views(sql_source(warehouse), warnings)
+        return merged
     try:
         pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
         # A push killed while loading left a package: dlt's run() would load it and drop the
         # data given to it (this run's results), so the package is loaded first, on its own.
         finish_pending(pipeline)
-        mirror, merged = contacts_resource(learnt)
-        resources = [r for r in (mirror, results_resource(frame, provenance)) if r is not None]
+        resources = [
+            r for r in (contacts_resource(mirror), results_resource(results)) if r is not None
+        ]
         if resources:
             pipeline.run(resources)
     except Exception as exc:  # dlt wraps destination errors in many types
@@ -445,16 +454,20 @@ def _record(
             f"the mirror: {exc}"
         )
         return 0
-    try:
-        # The sync after the push rebuilt the views before push_results had this run (or
-        # existed at all): refresh them so the push_* views show it right away.
-        create_views(pipeline)
-    except Exception as exc:  # dlt wraps destination errors in many types
-        warnings.append(f"could not refresh the views: {exc}")
+    _refresh_views(pipeline, warnings)
     return merged
 
 
-def _last_sync(warehouse: Warehouse, pipeline: dlt.Pipeline) -> datetime | None:
+def _refresh_views(target: SqlSource, warnings: list[str]) -> None:
+    try:
+        # The sync after the push rebuilt the views before push_results had this run (or
+        # existed at all): refresh them so the push_* views show it right away.
+        create_views(target)
+    except Exception as exc:  # dlt wraps destination errors in many types
+        warnings.append(f"could not refresh the views: {exc}")
+
+
+def _last_sync(warehouse: Warehouse, pipeline: SqlSource) -> datetime | None:
     """When the mirror was last loaded by a sync (not by a push's results), if ever."""
     try:
         with pipeline.sql_client() as client:
@@ -482,7 +495,7 @@ def _age_text(age: timedelta) -> str:
     return f"{int(hours // 24)} days" if hours >= 48 else f"{int(hours)} hours"
 
 
-def _check_unrefreshed_mirror(warehouse: Warehouse, pipeline: dlt.Pipeline) -> str | None:
+def _check_unrefreshed_mirror(warehouse: Warehouse, pipeline: SqlSource) -> str | None:
     """Refuse ``--no-refresh`` without a mirror; the warning for a stale one, else None.
 
     Without a mirror every row plans as a create, and contacts that already exist would be
@@ -629,7 +642,8 @@ def run_push(
         if settings.refresh:
             note("refresh")
             _refresh(settings)
-        mirror_pipeline = warehouse.pipeline()
+        # Reads by DuckDB directly where it is the warehouse: no dlt for a --no-refresh push.
+        mirror_pipeline = sql_source(warehouse)
         if not settings.refresh:
             _check_same_tenant(settings, warehouse, mirror_pipeline)
         where = candidate_filter(match_key, input_keys(valid, match_key, settings.default_region))

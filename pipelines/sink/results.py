@@ -1,7 +1,8 @@
 """Push outcomes: the results frame, the ``push_results`` warehouse table, the CSV, a summary.
 
 ``push_results`` is appended through dlt (its own pipeline, ``<sync pipeline>_push``, in the same
-warehouse and dataset as the mirror), one row per input row of every push.
+warehouse and dataset as the mirror), one row per input row of every push — or, on DuckDB once
+dlt has created the table, by SQL (:mod:`.record`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import pandas as pd
 import pyarrow as pa
 
@@ -97,11 +97,10 @@ def results_frame(
     return frame
 
 
-def results_resource(
+def results_table(
     frame: pd.DataFrame, provenance: Mapping[str, str | None] | None = None
-) -> Any:
-    """The append of the results to ``push_results``, as a dlt resource (``None`` when there
-    are no rows) to run with other resources of the push's pipeline.
+) -> pa.Table | None:
+    """The ``push_results`` rows of a run as Arrow (``None`` when there are none).
 
     Args:
         frame: :func:`results_frame`'s rows.
@@ -111,7 +110,16 @@ def results_resource(
         return None
     given = provenance or {}
     frame = frame.assign(**{name: given.get(name) for name in PROVENANCE_COLUMNS})
-    table = pa.Table.from_pandas(frame, schema=_ARROW_SCHEMA, preserve_index=False)
+    return pa.Table.from_pandas(frame, schema=_ARROW_SCHEMA, preserve_index=False)
+
+
+def results_resource(table: pa.Table | None) -> Any:
+    """The append of :func:`results_table`'s rows to ``push_results``, as a dlt resource to run
+    with other resources of the push's pipeline; ``None`` without rows."""
+    if table is None:
+        return None
+    import dlt  # on use: a push recorded by SQL never imports it
+
     return dlt.resource(  # type: ignore[call-overload]
         [table],
         name=TABLE_NAME,

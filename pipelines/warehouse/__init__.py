@@ -19,6 +19,7 @@ destination works: ``Warehouse(destination="postgres", dataset="acme")`` takes i
 from dlt's config (``DESTINATION__POSTGRES__CREDENTIALS`` or ``.dlt/secrets.toml``).
 """
 
+from pipelines.warehouse.duck import SqlSource, sql_source
 from pipelines.warehouse.errors import (
     WarehouseConfigError,
     WarehouseError,
@@ -57,6 +58,7 @@ __all__ = [
     "MAX_RESUMES",
     "PendingLoadError",
     "PendingOutcome",
+    "SqlSource",
     "Warehouse",
     "WarehouseConfigError",
     "WarehouseError",
@@ -72,6 +74,7 @@ __all__ = [
     "load_id_config_key",
     "lock_path",
     "sample_live_ids",
+    "sql_source",
     "start_clean",
     "warehouse_lock",
 ]

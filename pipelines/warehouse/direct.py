@@ -11,11 +11,13 @@ listener's flushes (:mod:`pipelines.listen.direct`) and a sync with few changes
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["merge_by_key", "new_load_id", "record_load"]
+__all__ = ["append", "merge_by_key", "new_load_id", "record_load"]
 
 #: The name under which a batch is visible to SQL while it is merged.
 _VIEW = "lynkist_direct_batch"
@@ -35,10 +37,28 @@ def merge_by_key(con: Any, table: str, key: str, batch: pa.Table) -> None:
         key: The quoted key column.
         batch: The rows, at most one per key; columns matched by name (missing ones are null).
     """
-    con.register(_VIEW, batch)
-    try:
+    with _registered(con, batch):
         con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {_VIEW})")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {_VIEW}")
+
+
+def append(con: Any, table: str, batch: pa.Table) -> None:
+    """Append the rows of ``batch`` to ``table``, as dlt's ``append`` write disposition does.
+
+    Args:
+        con: A DuckDB connection, inside the caller's transaction.
+        table: The qualified, quoted table name.
+        batch: The rows; columns matched by name (missing ones are null).
+    """
+    with _registered(con, batch):
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {_VIEW}")
+
+
+@contextmanager
+def _registered(con: Any, batch: pa.Table) -> Iterator[None]:
+    con.register(_VIEW, batch)
+    try:
+        yield
     finally:
         con.unregister(_VIEW)
 

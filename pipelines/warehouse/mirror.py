@@ -7,13 +7,15 @@ is :func:`pipelines.source.mirror.load_fingerprints`.)
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 from transforms.contact import WRITABLE_FIELDS
 
 if TYPE_CHECKING:
-    import dlt
     import pandas as pd
+
+    from pipelines.warehouse.duck import SqlSource
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +30,15 @@ def empty_mirror() -> pd.DataFrame:
 
 
 def live_contacts(
-    pipeline: dlt.Pipeline, *, where: str | None = None, table: str = "contacts"
+    pipeline: SqlSource, *, where: str | None = None, table: str = "contacts"
 ) -> pd.DataFrame:
     """Live contacts of the warehouse, one row each, optionally only those matching ``where``.
 
     Works on any SQL destination dlt supports (DuckDB, PostgreSQL) through its SQL client.
 
     Args:
-        pipeline: A pipeline of the warehouse (its destination and dataset locate the mirror).
+        pipeline: A pipeline of the warehouse (its destination and dataset locate the mirror),
+            or :func:`pipelines.warehouse.duck.sql_source`.
         where: A condition over the table's columns in DuckDB's SQL dialect (transpiled with
             sqlglot for other destinations), e.g. from
             :func:`pipelines.sink.candidates.candidate_filter`; None reads every live contact.
@@ -68,7 +71,7 @@ def live_contacts(
     return pd.DataFrame([tuple(row) for row in rows], columns=list(MIRROR_COLUMNS), dtype=object)
 
 
-def count_live(pipeline: dlt.Pipeline, table: str = "contacts") -> int:
+def count_live(pipeline: SqlSource, table: str = "contacts") -> int:
     """How many live contacts the warehouse holds (0 without a contacts table)."""
     try:
         with pipeline.sql_client() as client:
@@ -83,7 +86,7 @@ def count_live(pipeline: dlt.Pipeline, table: str = "contacts") -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def sample_live_ids(pipeline: dlt.Pipeline, n: int, table: str = "contacts") -> list[str]:
+def sample_live_ids(pipeline: SqlSource, n: int, table: str = "contacts") -> list[str]:
     """Up to ``n`` live contact ids of the warehouse, drawn at random (none without a table)."""
     try:
         with pipeline.sql_client() as client:
@@ -108,9 +111,11 @@ def _in_dialect(sql: str, dialect: str | None) -> str:
 
 
 def _is_missing_relation(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    if "does not exist" in text or "not found" in text or "no such" in text:
+        return True
+    if "dlt" not in sys.modules:  # a query by DuckDB directly: dlt need not be imported for it
+        return False
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-    if isinstance(exc, DatabaseUndefinedRelation):
-        return True
-    text = str(exc).lower()
-    return "does not exist" in text or "not found" in text or "no such" in text
+    return isinstance(exc, DatabaseUndefinedRelation)

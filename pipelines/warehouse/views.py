@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import dlt
+    from pipelines.warehouse.duck import SqlSource
 
 __all__ = ["create_views", "dataset_tables"]
 
@@ -34,7 +34,7 @@ def dataset_tables(client: Any) -> dict[str, dict[str, str]]:
     return tables
 
 
-def create_views(pipeline: dlt.Pipeline) -> list[str]:
+def create_views(pipeline: SqlSource) -> list[str]:
     """(Re)create the analysis views in the pipeline's dataset.
 
     Runs in one transaction: views are dropped (in reverse dependency order) and recreated, so
@@ -43,7 +43,8 @@ def create_views(pipeline: dlt.Pipeline) -> list[str]:
 
     Args:
         pipeline: A dlt pipeline with a DuckDB or PostgreSQL destination that has loaded
-            ``contacts`` (and, for the push views, ``push_results``).
+            ``contacts`` (and, for the push views, ``push_results``), or
+            :func:`pipelines.warehouse.duck.sql_source`.
 
     Returns:
         The names of the views created, in creation order; empty when the destination's SQL

@@ -11,7 +11,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.sink import push_dataframe
-from pipelines.sink.results import results_resource
+from pipelines.sink.results import results_resource, results_table
 from pipelines.source.runner import SyncSettings, warehouse_of
 from tests.sink.conftest import (
     Scenario,
@@ -215,7 +215,7 @@ def test_a_load_a_killed_push_left_pending_does_not_swallow_the_next_runs_result
     # a push killed while loading its results leaves a normalized package behind
     wh = warehouse_of(SyncSettings(base_url=sb.base_url, api_key=api_key, duckdb_path=warehouse))
     pending = wh.pipeline(wh.push_pipeline_name)
-    pending.extract(results_resource(first.results.assign(run_id="killed-run")))
+    pending.extract(results_resource(results_table(first.results.assign(run_id="killed-run"))))
     pending.normalize()
     assert pending.list_normalized_load_packages()
 
