@@ -366,11 +366,17 @@ def scale_sync(ctx: Context) -> None:
         server.admin.clear_requests()
         small = _push(ctx, server, "push small", csv_path, db, "--no-refresh")
         writes = _write_calls(server)
+        # The next push of the kind: push_results exists now, so it is recorded by SQL.
+        csv_path = _write_export(
+            server, ctx, "push_small_2", sz.small_push_new, sz.small_push_changed, 0, seed=17
+        )
+        server.admin.clear_requests()
+        again = _push(ctx, server, "push small again", csv_path, db, "--no-refresh")
+        writes_again = _write_calls(server)
     small_rss = ctx.raw.get("rss_small", float("nan"))
     rss_ratio = full.peak_rss_mb / small_rss
     s = f"3 scale {n:,}"
     rows = sz.small_push_new + sz.small_push_changed
-    write_floor = math.ceil(writes / CONCURRENCY) * LATENCY_MS / 1000
     ctx.rows += [
         _goal(s, f"full sync s (floor: {pages} pages)", full, floor, 1.3),
         Row(
@@ -383,19 +389,32 @@ def scale_sync(ctx: Context) -> None:
             "<= 1.3x",
             rss_ratio <= 1.3,
         ),
-        Row(
+        _small_push_row(
             s,
             f"push {rows} rows --no-refresh",
-            _r(small.wall_s),
-            _dur(small),
-            _r(2 + write_floor),
-            f"{writes} write calls",
-            "<= 2 s + write calls",
-            small.wall_s <= 2 + write_floor,
-            f"write calls = ceil({writes}/8) x {LATENCY_MS:g} ms = {write_floor:.2f} s; "
-            f"peak RSS {small.peak_rss_mb:.0f} MB",
+            small,
+            writes,
+            "; the first push: dlt creates push_results",
         ),
+        _small_push_row(s, f"push {rows} rows --no-refresh, pushed before", again, writes_again),
     ]
+
+
+def _small_push_row(s: str, metric: str, result: ProcessResult, writes: int, note: str = "") -> Row:
+    """A small push against the goal "<= 2 s plus its write calls"."""
+    write_floor = math.ceil(writes / CONCURRENCY) * LATENCY_MS / 1000
+    return Row(
+        s,
+        metric,
+        _r(result.wall_s),
+        _dur(result),
+        _r(2 + write_floor),
+        f"{writes} write calls",
+        "<= 2 s + write calls",
+        result.wall_s <= 2 + write_floor,
+        f"write calls = ceil({writes}/8) x {LATENCY_MS:g} ms = {write_floor:.2f} s; "
+        f"peak RSS {result.peak_rss_mb:.0f} MB{note}",
+    )
 
 
 def _write_export(

@@ -40,7 +40,7 @@ from pipelines.sink.cost import lookup_way
 from pipelines.sink.execute import Execution, RowResult, execute_plan
 from pipelines.sink.journal import InflightJournal
 from pipelines.sink.keys import MatchKey, parse_match_on
-from pipelines.sink.learned import contacts_resource, contacts_table
+from pipelines.sink.learned import contacts_table
 from pipelines.sink.plan import Plan, build_plan, input_keys
 from pipelines.sink.reconcile import (
     KEY_REPLAY_S,
@@ -52,7 +52,6 @@ from pipelines.sink.reconcile import (
 )
 from pipelines.sink.results import (
     results_frame,
-    results_resource,
     results_table,
     summarize,
     write_plan_csv,
@@ -75,7 +74,6 @@ from pipelines.warehouse import (
     count_live,
     create_views,
     empty_mirror,
-    finish_pending,
     live_contacts,
     sample_live_ids,
     sql_source,
@@ -439,15 +437,7 @@ def _record(
         _refresh_views(sql_source(warehouse), warnings)
         return merged
     try:
-        pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
-        # A push killed while loading left a package: dlt's run() would load it and drop the
-        # data given to it (this run's results), so the package is loaded first, on its own.
-        finish_pending(pipeline)
-        resources = [
-            r for r in (contacts_resource(mirror), results_resource(results)) if r is not None
-        ]
-        if resources:
-            pipeline.run(resources)
+        pipeline = record.load(warehouse, mirror, results)
     except Exception as exc:  # dlt wraps destination errors in many types
         warnings.append(
             "could not record the results in push_results nor merge the pushed contacts into "

@@ -7,7 +7,8 @@ has created both tables, the same outcome is a few statements: the learned conta
 both carrying one ``_dlt_load_id`` recorded in ``_dlt_loads`` under the push pipeline's schema —
 in one DuckDB transaction (:mod:`pipelines.warehouse.direct`, the sync's rule for this).
 
-Anything else goes through dlt as before (:func:`write` returns None, nothing written): another
+Anything else goes through dlt as before (:func:`write` returns False, nothing written; then
+:func:`load`): another
 destination, a push pipeline dlt has not set up (its first push creates ``push_results``) or
 whose last run left a load package, a table or a column dlt has not created (a new API field:
 dlt evolves the schema), or a write that fails (the transaction is rolled back first).
@@ -17,17 +18,23 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from pipelines.sink.learned import contacts_resource
 from pipelines.sink.results import TABLE_NAME as RESULTS_TABLE
+from pipelines.sink.results import results_resource
 from pipelines.source.arrow import with_load_id
 from pipelines.source.settings import LOAD_ID_COLUMN, PRIMARY_KEY, TABLE_NAME
 from pipelines.warehouse.direct import append, merge_by_key, new_load_id, record_load
 from pipelines.warehouse.duck import DuckDBSource, quoted
 from pipelines.warehouse.location import Warehouse
 
-__all__ = ["write"]
+if TYPE_CHECKING:
+    import dlt
+
+__all__ = ["load", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +123,29 @@ def write(warehouse: Warehouse, mirror: pa.Table | None, results: pa.Table | Non
     except _NotHere as exc:
         log.info("recording the push through dlt: %s", exc)
         return False
-    except duckdb.Error as exc:
+    except (duckdb.Error, pa.ArrowException) as exc:
         log.info("recording the push by SQL failed, recording it through dlt: %s", exc)
         return False
     return True
+
+
+def load(warehouse: Warehouse, mirror: pa.Table | None, results: pa.Table | None) -> dlt.Pipeline:
+    """Record the same rows as :func:`write` in one load of the push's dlt pipeline (any
+    destination; creates the tables and evolves their columns).
+
+    Returns:
+        The push's pipeline.
+
+    Raises:
+        Exception: The load failed (dlt wraps destination errors in many types).
+    """
+    from pipelines.warehouse.recovery import finish_pending
+
+    pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
+    # A push killed while loading left a package: dlt's run() would load it and drop the data
+    # given to it (this run's results), so the package is loaded first, on its own.
+    finish_pending(pipeline)
+    resources = [r for r in (contacts_resource(mirror), results_resource(results)) if r is not None]
+    if resources:
+        pipeline.run(resources)
+    return pipeline
