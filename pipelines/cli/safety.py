@@ -31,5 +31,7 @@ def add_delete_share_argument(parser: argparse.ArgumentParser) -> None:
         default=delete_share(DEFAULT_SHARE_TEXT),
         metavar="SHARE",
         help="refuse (exit 2, nothing written) a sync that would mark more than this share of "
-        f"the warehouse's live contacts deleted (default {DEFAULT_SHARE_TEXT}; 1 disables)",
+        # argparse %-formats help texts: the default's percent sign is escaped
+        f"the warehouse's live contacts deleted (default {DEFAULT_SHARE_TEXT.replace('%', '%%')}; "
+        "1 disables)",
     )
