@@ -65,8 +65,10 @@ def uvicorn_config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
         log_level="warning",
         access_log=access_log,
         lifespan="on",
-        loop="asyncio",
-        http="h11",
+        # uvloop and httptools when installed (both extras pull them in): the pure-Python
+        # h11 parser and asyncio loop cost measurably more CPU per request
+        loop="auto",
+        http="auto",
         ws="none",
         backlog=1024,
         timeout_graceful_shutdown=2,

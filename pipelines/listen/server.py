@@ -169,8 +169,10 @@ def run_listener(
         log_level="warning",
         access_log=False,
         lifespan="off",
-        loop="asyncio",
-        http="h11",
+        # uvloop and httptools when installed (both extras pull them in): the pure-Python
+        # h11 parser and asyncio loop cost measurably more CPU per request
+        loop="auto",
+        http="auto",
         ws="none",
         backlog=2048,
         timeout_graceful_shutdown=5,
