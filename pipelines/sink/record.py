@@ -30,6 +30,7 @@ from pipelines.source.settings import LOAD_ID_COLUMN, PRIMARY_KEY, TABLE_NAME
 from pipelines.warehouse.direct import append, merge_by_key, new_load_id, record_load
 from pipelines.warehouse.duck import DuckDBSource, quoted
 from pipelines.warehouse.location import Warehouse
+from pipelines.warehouse.recovery import finish_pending, has_pending_packages
 
 if TYPE_CHECKING:
     import dlt
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["load", "write"]
 
 log = logging.getLogger(__name__)
-
-#: dlt's folders of load packages not yet loaded, in a pipeline's working directory.
-_PENDING_DIRS = (("normalize", "extracted"), ("load", "new"), ("load", "normalized"))
 
 
 class _NotHere(Exception):
@@ -51,11 +49,7 @@ def _pipeline_ready(warehouse: Warehouse) -> bool:
     working_dir = warehouse.working_dir / warehouse.push_pipeline_name
     if not (working_dir / "state.json").is_file():
         return False
-    return not any(
-        any(working_dir.joinpath(*parts).glob("*"))
-        for parts in _PENDING_DIRS
-        if working_dir.joinpath(*parts).is_dir()
-    )
+    return not has_pending_packages(working_dir)
 
 
 def _columns(con: object, dataset: str, table: str) -> set[str]:
@@ -139,8 +133,6 @@ def load(warehouse: Warehouse, mirror: pa.Table | None, results: pa.Table | None
     Raises:
         Exception: The load failed (dlt wraps destination errors in many types).
     """
-    from pipelines.warehouse.recovery import finish_pending
-
     pipeline = warehouse.pipeline(warehouse.push_pipeline_name)
     # A push killed while loading left a package: dlt's run() would load it and drop the data
     # given to it (this run's results), so the package is loaded first, on its own.

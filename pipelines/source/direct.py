@@ -27,6 +27,7 @@ from pipelines.source.arrow import with_load_id
 from pipelines.source.quick import StartedScan
 from pipelines.source.settings import LOAD_ID_COLUMN, PRIMARY_KEY, SOURCE_NAME, TABLE_NAME
 from pipelines.warehouse.direct import merge_by_key, new_load_id, record_load
+from pipelines.warehouse.duck import quoted
 from pipelines.warehouse.location import DUCKDB_MEMORY_LIMIT, Warehouse
 
 __all__ = ["MAX_BYTES", "MAX_ROWS", "applies", "write"]
@@ -52,10 +53,6 @@ def applies(scan: StartedScan) -> bool:
     return wanted <= scan.columns - {LOAD_ID_COLUMN}
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def write(warehouse: Warehouse, scan: StartedScan) -> int | None:
     """Merge what the scan found into the contacts table; the rows written, or None if it
     must go through dlt (the transaction rolled back, nothing written)."""
@@ -66,14 +63,14 @@ def write(warehouse: Warehouse, scan: StartedScan) -> int | None:
         return 0
     load_id = new_load_id()
     batch = with_load_id(pa.concat_tables(found, promote_options="default"), load_id)
-    dataset = _quoted(warehouse.dataset)
+    dataset = quoted(warehouse.dataset)
     try:
         with duckdb.connect(
             str(warehouse.duckdb_file), config={"memory_limit": DUCKDB_MEMORY_LIMIT}
         ) as con:
             con.begin()
             try:
-                merge_by_key(con, f"{dataset}.{_quoted(TABLE_NAME)}", _quoted(PRIMARY_KEY), batch)
+                merge_by_key(con, f"{dataset}.{quoted(TABLE_NAME)}", quoted(PRIMARY_KEY), batch)
                 record_load(con, dataset, load_id, SOURCE_NAME)
             except BaseException:
                 con.rollback()

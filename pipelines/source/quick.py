@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -40,6 +39,7 @@ from pipelines.source.rejected import RejectedLog
 from pipelines.source.settings import REJECTED_TABLE, TABLE_NAME
 from pipelines.source.stats import SyncStats
 from pipelines.warehouse.location import DUCKDB_MEMORY_LIMIT, Warehouse
+from pipelines.warehouse.recovery import has_pending_packages
 
 if TYPE_CHECKING:
     from dlt.common.pipeline import SupportsPipeline
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["StartedScan", "start"]
 
 log = logging.getLogger(__name__)
-
-#: Directories of dlt's pipeline working directory that hold packages not loaded yet (what
-#: :func:`pipelines.warehouse.recovery.finish_pending` completes).
-PENDING_DIRS = (("normalize", "extracted"), ("load", "new"), ("load", "normalized"))
 
 
 #: Listing pages that may wait while dlt is imported after the first change (as many as
@@ -132,21 +128,13 @@ class StartedScan:
         yield from self._rest
 
 
-def _has_pending_packages(working_dir: Path) -> bool:
-    return any(
-        any(working_dir.joinpath(*parts).glob("*"))
-        for parts in PENDING_DIRS
-        if working_dir.joinpath(*parts).is_dir()
-    )
-
-
 def _eligible(warehouse: Warehouse) -> bool:
     if not warehouse.is_duckdb or not warehouse.duckdb_file.is_file():
         return False
     working_dir = warehouse.working_dir / warehouse.pipeline_name_resolved
     if not (working_dir / "state.json").is_file():
         return False  # dlt would first restore its state from the destination
-    return not _has_pending_packages(working_dir)
+    return not has_pending_packages(working_dir)
 
 
 @dataclass

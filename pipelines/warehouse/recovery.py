@@ -17,16 +17,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_RESUMES",
+    "PENDING_DIRS",
     "PendingLoadError",
     "PendingOutcome",
     "failure_reason",
     "finish_pending",
+    "has_pending_packages",
     "start_clean",
 ]
 
 #: Failed attempts to finish a load package left by an earlier run before it is set aside.
 MAX_RESUMES = 2
 _FAILURES_FILE = "lynkist_resume_failures.json"
+#: Directories of dlt's pipeline working directory that hold packages not loaded yet (what
+#: :func:`finish_pending` completes).
+PENDING_DIRS = (("normalize", "extracted"), ("load", "new"), ("load", "normalized"))
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -64,6 +69,16 @@ def failure_reason(exc: PipelineStepFailed) -> str:
                 return f"dlt {exc.step} step failed: {kind}: {message}" if message else kind
     first_line = detail.splitlines()[0] if detail else type(inner).__name__
     return f"dlt {exc.step} step failed: {first_line}"
+
+
+def has_pending_packages(working_dir: Path) -> bool:
+    """Whether the pipeline working directory holds a package its next run would load first
+    (read from the folders: no dlt import)."""
+    return any(
+        any(working_dir.joinpath(*parts).glob("*"))
+        for parts in PENDING_DIRS
+        if working_dir.joinpath(*parts).is_dir()
+    )
 
 
 def _failures(pipeline: dlt.Pipeline) -> dict[str, int]:
