@@ -689,6 +689,8 @@ def run_push(
             done += n
             note("push", done, len(plan.rows))
 
+        # A first push records through dlt: its import overlaps the writes.
+        importing = record.import_dlt_meanwhile(warehouse)
         # An interruption (Ctrl-C, SIGTERM) propagates from here with the journal untouched:
         # the calls it cut short are settled by the next push.
         with _client(settings) as client:
@@ -703,6 +705,8 @@ def run_push(
                 tenant_size=tenant_size,
             )
             stats = client.stats.snapshot()
+        if importing is not None:
+            importing.join()  # before a lookup's sync or the record imports dlt themselves
         # The earlier push's calls are accounted for in this run's plan and outcomes.
         journal.resolve(settled.calls)
         timings["execute_s"] = time.monotonic() - t0

@@ -17,6 +17,8 @@ dlt evolves the schema), or a write that fails (the transaction is rolled back f
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +37,7 @@ from pipelines.warehouse.recovery import finish_pending, has_pending_packages
 if TYPE_CHECKING:
     import dlt
 
-__all__ = ["load", "write"]
+__all__ = ["import_dlt_meanwhile", "load", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,26 @@ def _pipeline_ready(warehouse: Warehouse) -> bool:
     if not (working_dir / "state.json").is_file():
         return False
     return not has_pending_packages(working_dir)
+
+
+def import_dlt_meanwhile(warehouse: Warehouse) -> threading.Thread | None:
+    """Start importing dlt on a thread when this push will record through dlt (a push pipeline
+    dlt has not set up, e.g. the first push into a warehouse), so that the import (~1 s) runs
+    while the writes wait on the network; None when nothing is to import.
+
+    The caller joins the thread before anything else may import dlt (two threads importing it
+    at once can fail on its circular imports).
+    """
+    if "dlt" in sys.modules or not warehouse.is_duckdb or _pipeline_ready(warehouse):
+        return None
+    thread = threading.Thread(target=_import_dlt, name="lynkist-import-dlt", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_dlt() -> None:
+    import dlt  # noqa: F401
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: F401
 
 
 def _columns(con: object, dataset: str, table: str) -> set[str]:

@@ -85,14 +85,19 @@ def _push_in_a_fresh_process(sb: SandboxServer, export: Path, db: Path) -> dict[
     return dict(json.loads(done.stdout))
 
 
-def _set_up(sb: SandboxServer, tmp_path: Path) -> Warehouse:
-    """A synced warehouse whose first push (through dlt: it creates push_results) is done."""
+def _synced(sb: SandboxServer, tmp_path: Path) -> Warehouse:
+    """A warehouse synced once, never pushed to."""
     with_key = sync_settings(sb, tmp_path / "wh" / "lynkist_warehouse.duckdb")
     Path(with_key.duckdb_path).parent.mkdir()
     with LynkistClient(sb.base_url, sb.keys["acme"]["rw"]) as client:
         create_contacts(client, STORED)
     run_sync(with_key)
-    warehouse = Warehouse(duckdb_path=with_key.duckdb_path)
+    return Warehouse(duckdb_path=with_key.duckdb_path)
+
+
+def _set_up(sb: SandboxServer, tmp_path: Path) -> Warehouse:
+    """A synced warehouse whose first push (through dlt: it creates push_results) is done."""
+    warehouse = _synced(sb, tmp_path)
     export = _export(tmp_path, "first", ["first@acme.test"])
     key = ["--api-key", sb.keys["acme"]["rw"]]
     assert main([*_args(sb, export, warehouse.duckdb_file), *key]) == 0
@@ -178,6 +183,28 @@ def test_a_push_on_a_set_up_warehouse_records_by_sql_without_importing_dlt(
         "updated",
         "unchanged",
     }
+
+
+def test_the_first_push_records_through_dlt_imported_during_its_writes(
+    sb: SandboxServer, tmp_path: Path
+) -> None:
+    """dlt creates push_results; its import runs on a thread while the writes wait."""
+    warehouse = _synced(sb, tmp_path)
+    export = _export(tmp_path, "first", ["first@acme.test"])
+
+    summary = _push_in_a_fresh_process(sb, export, warehouse.duckdb_file)
+
+    assert (summary["exit"], summary["dlt_imported"]) == (0, True)
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (1, 2, 4)
+    assert _dlt_loads(warehouse) == 1
+    rows = _query(
+        warehouse,
+        f"SELECT count(*) FROM lynkist.push_results WHERE run_id = '{summary['run_id']}'",
+    )
+    assert rows == [(len(STORED) + 1,)]
+    assert _query(
+        warehouse, "SELECT count(*) FROM lynkist.contacts WHERE email = 'first@acme.test'"
+    ) == [(1,)]
 
 
 def _learned(sb: SandboxServer) -> list[dict[str, Any]]:
