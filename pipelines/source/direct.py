@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: Most rows a sync writes without dlt: past it, dlt's fixed cost is a small share of the
 #: load, and the rows found wait in memory until the scan ends.
-MAX_ROWS = 5_000
+MAX_ROWS = 10_000
 #: Most bytes (Arrow) of rows kept for a write without dlt.
 MAX_BYTES = 32 * 2**20
 
