@@ -7,10 +7,7 @@ push pipeline's working directory, a record written by SQL leaves none.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from pipelines.sink.learned import contacts_table
 from pipelines.sink.results import results_frame, results_table
 from pipelines.source.runner import run_sync
 from pipelines.warehouse import Warehouse
+from tests.fresh_process import run_cli
 from tests.sink.conftest import create_contacts, live_contacts
 from tests.sync.helpers import sync_settings
 
@@ -64,25 +62,9 @@ def _args(sb: SandboxServer, export: Path, db: Path) -> list[str]:
 def _push_in_a_fresh_process(sb: SandboxServer, export: Path, db: Path) -> dict[str, Any]:
     """``lynkist push --no-refresh --json`` in its own interpreter; also whether dlt was
     imported by the end of it."""
-    code = (
-        "import json, sys\n"
-        "from contextlib import redirect_stdout\n"
-        "from io import StringIO\n"
-        "from pipelines.cli import main\n"
-        "out = StringIO()\n"
-        "with redirect_stdout(out):\n"
-        f"    code = main({_args(sb, export, db)!r})\n"
-        "summary = json.loads(out.getvalue())\n"
-        "summary['exit'] = code\n"
-        "summary['dlt_imported'] = 'dlt' in sys.modules\n"
-        "print(json.dumps(summary))\n"
-    )
-    env = {**os.environ, "LYNKIST_API_KEY": sb.keys["acme"]["rw"]}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    summary = run_cli(_args(sb, export, db), api_key=sb.keys["acme"]["rw"])
+    summary["dlt_imported"] = "dlt" in summary["imported"]
+    return summary
 
 
 def _synced(sb: SandboxServer, tmp_path: Path) -> Warehouse:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +10,7 @@ import pytest
 from lynkist_sandbox import SandboxServer
 from pipelines.client import LynkistClient
 from pipelines.source.runner import SyncSummary, run_sync
+from tests.fresh_process import run_cli
 from tests.sync.helpers import (
     JSON_FIELDS,
     TEXT_FIELDS,
@@ -109,25 +106,8 @@ def test_quick_start_gives_the_warehouse_and_summary_of_dlts_path(
 
 def _sync_in_a_fresh_process(sb: SandboxServer, db: Path) -> dict[str, Any]:
     """``lynkist sync --json`` in its own interpreter; also which heavy modules it imported."""
-    code = (
-        "import json, sys\n"
-        "from contextlib import redirect_stdout\n"
-        "from io import StringIO\n"
-        "from pipelines.cli import main\n"
-        "out = StringIO()\n"
-        "with redirect_stdout(out):\n"
-        f"    code = main(['sync', '--base-url', {sb.base_url!r}, '--duckdb', {str(db)!r}, "
-        "'--json'])\n"
-        "summary = json.loads(out.getvalue())\n"
-        "summary['imported'] = sorted(m for m in ('dlt', 'pandas') if m in sys.modules)\n"
-        "print(json.dumps(summary))\n"
-    )
-    env = {**os.environ, "LYNKIST_API_KEY": sb.keys["acme"]["rw"]}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    args = ["sync", "--base-url", sb.base_url, "--duckdb", str(db), "--json"]
+    return run_cli(args, api_key=sb.keys["acme"]["rw"])
 
 
 def test_a_sync_with_nothing_to_write_never_imports_dlt(sb: SandboxServer, tmp_path: Path) -> None:
