@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from pipelines.imports import import_serialised
 from pipelines.sink.learned import contacts_resource
 from pipelines.sink.results import TABLE_NAME as RESULTS_TABLE
 from pipelines.sink.results import results_resource
@@ -70,8 +71,7 @@ def import_dlt_meanwhile(warehouse: Warehouse) -> threading.Thread | None:
 
 
 def _import_dlt() -> None:
-    import dlt  # noqa: F401
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: F401
+    import_serialised("dlt", "dlt.destinations.impl.duckdb.configuration")
 
 
 def _columns(con: object, dataset: str, table: str) -> set[str]:

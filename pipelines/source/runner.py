@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.client import LynkistClient, LynkistError, RetryPolicy
 from pipelines.contact import DEFAULT_BASE_URL
 from pipelines.defaults import DEFAULT_MAX_CONCURRENCY
+from pipelines.imports import import_serialised
 from pipelines.source import direct, quick
 from pipelines.source.safety import DEFAULT_MAX_DELETE_SHARE, MirrorSafetyError
 from pipelines.source.settings import MAX_RESCANS, PAGE_LIMIT, REJECTED_TABLE, TABLE_NAME
@@ -329,20 +329,11 @@ def _lineage_from_source(pipeline: dlt.Pipeline) -> Iterator[None]:
         dlt.config[key] = True
 
 
-#: Serialises the first import of dlt between syncs running on threads.
-_IMPORTING = threading.Lock()
-
-
 def _import_dlt_stack() -> None:
-    """Import dlt once, one thread at a time.
-
-    A sync imports it only when it has something to write. Threads importing a package with
-    circular imports at the same moment (``sync --all``, a threaded orchestrator) can fail with
-    "partially initialized module". pandas, which had the same problem, is no longer imported
-    by a sync at all (see :func:`_lineage_from_source`).
-    """
-    with _IMPORTING:
-        import pipelines.source.resource  # noqa: F401  (imports dlt)
+    """Import dlt (through our resource) once, one thread at a time (see
+    :mod:`pipelines.imports`). pandas, which had the same problem, is no longer imported by a
+    sync at all (see :func:`_lineage_from_source`)."""
+    import_serialised("pipelines.source.resource")
 
 
 def run_sync(
