@@ -199,11 +199,25 @@ class _Signals:
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._first)
+        dlt_logger = logging.getLogger("dlt")
+        dlt_logger.addFilter(self._before_signal)
         try:
             yield
         finally:
+            dlt_logger.removeFilter(self._before_signal)
             for signum, handler in self._previous.items():
                 signal.signal(signum, handler)
+
+    def _before_signal(self, _record: logging.LogRecord) -> bool:
+        """Let dlt's log records through only until a signal arrives: after it, the one line
+        on stderr is ours (dlt drains its load step and warns that the package was not fully
+        loaded — true, and resumed by the next run, which is what our line says)."""
+        if self.code is not None:
+            return False
+        # dlt takes the first signal itself while a step runs, and raises only after draining
+        dlt_signals = sys.modules.get("dlt.common.runtime.signals")
+        received = getattr(dlt_signals, "was_signal_received", None)
+        return not (callable(received) and received())
 
 
 def _exit_code(interruption: BaseException) -> int:
